@@ -1,0 +1,49 @@
+# samplelab — two commands do all the set-up on a fresh machine:
+#   make run    creates .venv, installs, runs the main study and writes the report
+#   make test   creates .venv, installs, runs the test suite
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+STORE ?= runs/samplelab.sqlite
+PROFILE ?= quick
+MAIN_STUDY := studies/setfind2_setsize.toml
+# Bench-only interpreter for the PyTorch baseline (torch ships CPU wheels for 3.11 here).
+TORCH_VENV := .venv-torch
+TORCH_PYTHON ?= python3.11
+
+.PHONY: install run test lint format bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $$(sh scripts/find-python.sh) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+run: install
+	$(VENV)/bin/samplelab run $(MAIN_STUDY) --profile $(PROFILE) --store $(STORE)
+	$(VENV)/bin/samplelab report $(MAIN_STUDY) --profile $(PROFILE) --store $(STORE) --out reports/setfind2_setsize
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+format: install
+	$(VENV)/bin/ruff check --fix src tests bench
+	$(VENV)/bin/ruff format src tests bench
+
+$(TORCH_VENV)/.installed:
+	$(TORCH_PYTHON) -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/pip install --quiet torch==2.13.0 numpy
+	@touch $@
+
+bench: install $(TORCH_VENV)/.installed
+	$(PY) bench/trainer.py --torch-python $(TORCH_VENV)/bin/python
+
+clean:
+	rm -rf $(VENV) $(TORCH_VENV) .pytest_cache .ruff_cache build src/*.egg-info

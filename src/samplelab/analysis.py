@@ -1,0 +1,106 @@
+"""From stored runs of a study to tables: one row per run, one row per cell.
+
+A *cell* is a grid point with the training-set size removed (``training.n_train`` is the
+axis along which data needed is measured); per cell and seed, the training-set size to
+threshold is the least ``n_train`` whose run ends at or below the threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from samplelab.measure import median_with_censoring, samples_to_threshold, train_size_to_threshold
+from samplelab.store import ResultStore, RunRecord
+from samplelab.study import Study
+
+N_TRAIN = "training.n_train"
+
+
+@dataclass(frozen=True)
+class StudyRuns:
+    """A study's stored runs paired with the threshold each is measured against."""
+
+    study: Study
+    records: list[RunRecord]
+    thresholds: dict[str, float]  # run_key -> threshold (task units)
+
+    @property
+    def cell_keys(self) -> list[str]:
+        """Grid keys that define a cell (all but ``training.n_train``)."""
+        return [key for key in self.study.grid if key != N_TRAIN]
+
+    @property
+    def regime(self) -> str:
+        return self.study.runs[0].config.training.regime
+
+
+def load_study_runs(study: Study, store: ResultStore) -> StudyRuns:
+    """Read the study's finished runs; thresholds come from the study's measurement config."""
+    specs = {spec.key: spec for spec in study.runs}
+    records = [r for r in store.study_runs(study.name, study.profile) if r.run_key in specs]
+    thresholds = {r.run_key: specs[r.run_key].config.measurement.threshold_for(r.baseline) for r in records}
+    return StudyRuns(study, records, thresholds)
+
+
+def run_rows(runs: StudyRuns) -> list[dict]:
+    """One dict per run: grid point, seed, status, metrics and samples-to-threshold."""
+    rows = []
+    for record in runs.records:
+        threshold = runs.thresholds[record.run_key]
+        rows.append(
+            {
+                **record.point,
+                "seed": record.seed,
+                "status": record.status,
+                "n_train": record.n_train,
+                "final_metric": record.final_metric,
+                "best_metric": record.best_metric,
+                "baseline": record.baseline,
+                "threshold": threshold,
+                "samples_to_threshold": samples_to_threshold(record.samples_seen, record.test_metric, threshold),
+                "reached_at_end": bool(record.final_metric <= threshold),
+                "run_key": record.run_key,
+            }
+        )
+    return rows
+
+
+def cell_of(record: RunRecord, cell_keys: list[str]) -> tuple:
+    return tuple(record.point.get(key) for key in cell_keys)
+
+
+def cell_rows(runs: StudyRuns) -> list[dict]:
+    """One dict per cell: per-seed data needed and its median (censored-aware).
+
+    In the fixed regime the measure is the training-set size to threshold (final metric);
+    online it is samples-to-threshold (first crossing). ``None`` means not reached.
+    """
+    keys = runs.cell_keys
+    by_cell: dict[tuple, dict[int, list[RunRecord]]] = {}
+    for record in runs.records:
+        by_cell.setdefault(cell_of(record, keys), {}).setdefault(record.seed, []).append(record)
+    rows = []
+    for cell, seeds in by_cell.items():
+        needed: dict[int, int | None] = {}
+        for seed, records in sorted(seeds.items()):
+            threshold = runs.thresholds[records[0].run_key]
+            if runs.regime == "fixed":
+                needed[seed] = train_size_to_threshold(
+                    [r.n_train for r in records], [r.final_metric for r in records], threshold
+                )
+            else:
+                needed[seed] = samples_to_threshold(records[0].samples_seen, records[0].test_metric, threshold)
+        median, reached, total = median_with_censoring(needed.values())
+        diverged = sum(r.status == "diverged" for rs in seeds.values() for r in rs)
+        rows.append(
+            {
+                **dict(zip(keys, cell, strict=True)),
+                "measure": "train_size_to_threshold" if runs.regime == "fixed" else "samples_to_threshold",
+                "per_seed": needed,
+                "median": median,
+                "reached": reached,
+                "seeds": total,
+                "diverged_runs": diverged,
+            }
+        )
+    return rows

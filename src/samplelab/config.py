@@ -1,0 +1,147 @@
+"""Configs of one run: task, model, optimizer, training budget and measurement.
+
+Task and model configs come from their registries (:mod:`samplelab.tasks`,
+:mod:`samplelab.models`); the rest are defined here. All are frozen pydantic models that
+reject unknown keys; :func:`resolve_run_config` validates a plain dict into a
+:class:`RunConfig`, raising a one-line :class:`~samplelab.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import Field, SerializeAsAny, ValidationError, model_validator
+
+from samplelab.errors import ConfigError, config_error_from_validation
+from samplelab.models import MODELS, ModelConfig
+from samplelab.registry import StrictConfig
+from samplelab.tasks import TASKS, TaskConfig
+
+# Bumped when the meaning of a stored run changes, so old rows are not reused silently.
+RUN_KEY_SCHEMA = 1
+
+
+class OptimizerConfig(StrictConfig):
+    """Optimizer and learning-rate schedule (``lr`` may differ across one ensemble)."""
+
+    name: Literal["adamw", "adam", "sgd"] = "adamw"
+    lr: float = Field(1e-3, gt=0, le=10)
+    weight_decay: float = Field(0.0, ge=0, le=10)
+    b1: float = Field(0.9, ge=0, lt=1, description="Adam β1")
+    b2: float = Field(0.999, ge=0, lt=1, description="Adam β2")
+    momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum")
+    schedule: Literal["constant", "cosine"] = "constant"
+    warmup_steps: int = Field(0, ge=0)
+    grad_clip: float | None = Field(None, gt=0, description="global-norm clip; none if unset")
+
+
+class TrainingConfig(StrictConfig):
+    """Budget and data regime.
+
+    ``regime = "online"`` draws fresh examples every step; ``"fixed"`` draws every batch
+    (uniformly, with replacement) from the run's first ``n_train`` examples of a fixed pool.
+    The test set (``test_size`` examples, disjoint from any training pool) is evaluated at
+    step 0 and every ``eval_every`` steps.
+    """
+
+    regime: Literal["online", "fixed"] = "online"
+    steps: int = Field(1000, ge=1, le=10_000_000)
+    batch_size: int = Field(32, ge=1, le=1_000_000)
+    n_train: int | None = Field(None, ge=1, le=1_000_000_000, description="fixed regime only")
+    eval_every: int = Field(50, ge=1)
+    test_size: int = Field(256, ge=1, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainingConfig:
+        if self.regime == "fixed" and self.n_train is None:
+            raise ValueError('regime "fixed" needs n_train — fix: set training.n_train, e.g. 256')
+        if self.regime == "online" and self.n_train is not None:
+            raise ValueError('n_train is only used by regime "fixed" — fix: remove it or set regime = "fixed"')
+        if self.steps % self.eval_every:
+            raise ValueError(
+                f"steps={self.steps} is not a multiple of eval_every={self.eval_every} — fix: "
+                f"use steps = {self.steps - self.steps % self.eval_every or self.eval_every}"
+            )
+        return self
+
+    @property
+    def n_evals(self) -> int:
+        """Evaluations after step 0."""
+        return self.steps // self.eval_every
+
+
+class MeasurementConfig(StrictConfig):
+    """Threshold for samples-to-threshold: absolute, or relative to the task's baseline."""
+
+    threshold_relative: float = Field(0.01, gt=0, le=1, description="fraction of the baseline")
+    threshold: float | None = Field(None, gt=0, description="absolute; overrides threshold_relative")
+
+    def threshold_for(self, baseline: float) -> float:
+        return self.threshold if self.threshold is not None else self.threshold_relative * baseline
+
+
+class RunConfig(StrictConfig):
+    """Everything that defines one run except its seed."""
+
+    task: SerializeAsAny[TaskConfig]
+    model: SerializeAsAny[ModelConfig]
+    optimizer: OptimizerConfig = OptimizerConfig()
+    training: TrainingConfig = TrainingConfig()
+    measurement: MeasurementConfig = MeasurementConfig()
+
+
+SECTIONS = {
+    "optimizer": OptimizerConfig,
+    "training": TrainingConfig,
+    "measurement": MeasurementConfig,
+}
+RUN_SECTIONS = ("task", "model", *SECTIONS)
+
+
+def resolve_run_config(data: dict[str, Any]) -> RunConfig:
+    """Validate ``{"task": {...}, "model": {...}, "optimizer": {...}, ...}`` into a RunConfig."""
+    unknown = sorted(set(data) - set(RUN_SECTIONS))
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown section — fix: use one of {', '.join(RUN_SECTIONS)}")
+    for required in ("task", "model"):
+        if required not in data:
+            raise ConfigError(f"{required}: missing section — fix: add a [{required}] table with name = ...")
+    parts: dict[str, Any] = {"task": TASKS.validate(data["task"]), "model": MODELS.validate(data["model"])}
+    for section, cls in SECTIONS.items():
+        try:
+            parts[section] = cls.model_validate(data.get(section, {}))
+        except ValidationError as err:
+            raise config_error_from_validation(err, prefix=section, model=cls) from None
+    return RunConfig(**parts)
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON (sorted keys, no whitespace) used for hashing and storage."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def training_identity(config: RunConfig) -> dict[str, Any]:
+    """The parts of a run config that change what is trained (measurement excluded)."""
+    dumped = config.model_dump(mode="json")
+    dumped.pop("measurement")
+    return dumped
+
+
+def run_key(config: RunConfig, seed: int) -> str:
+    """Stable 16-hex-digit key of a run: hash of its training identity, seed and schema.
+
+    Measurement settings (thresholds) are applied when reading, so changing them never
+    retrains a finished run.
+    """
+    payload = canonical_json({"config": training_identity(config), "seed": seed, "schema": RUN_KEY_SCHEMA})
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def shape_key(config: RunConfig) -> str:
+    """Key shared by runs that compile to the same program (seed, lr and n_train vary freely)."""
+    identity = training_identity(config)
+    identity["optimizer"]["lr"] = None
+    identity["training"]["n_train"] = None
+    return canonical_json(identity)

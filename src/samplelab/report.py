@@ -1,0 +1,116 @@
+"""Figures of a study, drawn only from stored runs (PNG, matplotlib's Agg backend).
+
+* ``metric_vs_train_size.png`` (fixed regime): final test metric vs training-set size,
+  one line per cell (median over seeds, band = min–max), threshold dashed.
+* ``learning_curves.png`` (online regime): test metric vs samples seen, one line per cell.
+* ``data_to_threshold.png``: data needed to reach the threshold vs the cell's grid value,
+  one dot per seed (censored seeds as open triangles above the data), median line; for a
+  ``task.set_size`` axis, reference lines at 4·N and 8·N (seed 000's claim).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from samplelab.analysis import StudyRuns, cell_of, cell_rows  # noqa: E402
+
+
+def _label(keys: list[str], cell: tuple) -> str:
+    return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in zip(keys, cell, strict=True)) or "all runs"
+
+
+def _cells(runs: StudyRuns) -> dict[tuple, list]:
+    cells: dict[tuple, list] = {}
+    for record in runs.records:
+        cells.setdefault(cell_of(record, runs.cell_keys), []).append(record)
+    return cells
+
+
+def plot_metric_vs_train_size(runs: StudyRuns, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for cell, records in sorted(_cells(runs).items(), key=lambda kv: str(kv[0])):
+        sizes = sorted({r.n_train for r in records})
+        finals = [[r.final_metric for r in records if r.n_train == n] for n in sizes]
+        median = [np.nanmedian(f) for f in finals]
+        line = ax.plot(sizes, median, marker="o", label=_label(runs.cell_keys, cell))[0]
+        ax.fill_between(sizes, [np.nanmin(f) for f in finals], [np.nanmax(f) for f in finals], alpha=0.15, color=line.get_color())
+    threshold = next(iter(runs.thresholds.values()))
+    ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:.3g}")
+    ax.set(xscale="log", yscale="log", xlabel="training-set size n (examples)", ylabel="final test metric")
+    ax.set_xscale("log", base=2)
+    ax.set_title(f"{runs.study.name}: test metric vs data (median, band = min–max over seeds)")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_learning_curves(runs: StudyRuns, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for cell, records in sorted(_cells(runs).items(), key=lambda kv: str(kv[0])):
+        curves = np.stack([r.test_metric for r in records])
+        ax.plot(records[0].samples_seen[1:], np.nanmedian(curves, axis=0)[1:], label=_label(runs.cell_keys, cell))
+    threshold = next(iter(runs.thresholds.values()))
+    ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:.3g}")
+    ax.set(xscale="log", yscale="log", xlabel="samples seen", ylabel="test metric (median over seeds)")
+    ax.set_title(f"{runs.study.name}: learning curves")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_data_to_threshold(runs: StudyRuns, path: Path) -> Path | None:
+    """Needs exactly one numeric cell key to use as the x axis; otherwise draws nothing."""
+    keys = runs.cell_keys
+    rows = cell_rows(runs)
+    if len(keys) != 1 or not all(isinstance(row[keys[0]], int | float) for row in rows):
+        return None
+    x_key = keys[0]
+    rows.sort(key=lambda row: row[x_key])
+    reached = [v for row in rows for v in row["per_seed"].values() if v is not None]
+    ceiling = (max(reached) if reached else 1) * 2
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for row in rows:
+        values = list(row["per_seed"].values())
+        hit = [v for v in values if v is not None]
+        ax.scatter([row[x_key]] * len(hit), hit, color="C0", alpha=0.6, s=18)
+        missed = len(values) - len(hit)
+        if missed:
+            ax.scatter([row[x_key]] * missed, [ceiling] * missed, marker="^", facecolors="none", edgecolors="C3", s=30)
+    with_median = [row for row in rows if row["median"] is not None]
+    ax.plot([row[x_key] for row in with_median], [row["median"] for row in with_median], color="C0", marker="o", label="median over seeds")
+    if x_key == "task.set_size" and runs.regime == "fixed":
+        xs = np.array([row[x_key] for row in rows], dtype=float)
+        ax.plot(xs, 4 * xs, "k:", lw=1, label="4·N (seed 000)")
+        ax.plot(xs, 8 * xs, "k--", lw=1, label="8·N (seed 000)")
+    ax.scatter([], [], marker="^", facecolors="none", edgecolors="C3", label="not reached (censored)")
+    measure = "training-set size to threshold" if runs.regime == "fixed" else "samples to threshold"
+    ax.set(xscale="log", yscale="log", xlabel=x_key, ylabel=measure)
+    ax.set_title(f"{runs.study.name}: {measure}")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_figures(runs: StudyRuns, out_dir: Path) -> list[Path]:
+    """Every figure that applies to the study; returns the paths written."""
+    out_dir = Path(out_dir)
+    paths = []
+    if runs.regime == "fixed":
+        paths.append(plot_metric_vs_train_size(runs, out_dir / "metric_vs_train_size.png"))
+    else:
+        paths.append(plot_learning_curves(runs, out_dir / "learning_curves.png"))
+    data_plot = plot_data_to_threshold(runs, out_dir / "data_to_threshold.png")
+    if data_plot is not None:
+        paths.append(data_plot)
+    return paths

@@ -1,0 +1,205 @@
+"""The results store: an SQLite (WAL) ledger of finished runs.
+
+Schema (queryable directly with ``sqlite3``, DuckDB or pandas):
+
+``runs`` — one row per finished run, keyed by ``run_key`` (see :func:`samplelab.config.run_key`):
+    ``run_key`` TEXT PK, ``status`` TEXT ('done' | 'diverged'), ``task`` TEXT, ``model`` TEXT,
+    ``seed`` INT, ``n_train`` INT (NULL online), ``lr`` REAL, ``baseline`` REAL (task units),
+    ``samples_per_step`` INT, ``final_metric`` REAL, ``best_metric`` REAL,
+    ``eval_steps`` / ``test_metric`` / ``train_loss`` BLOB (zlib-compressed little-endian
+    float32 arrays: the whole learning curve in one row), ``config_json`` TEXT (the full
+    resolved run config), ``wall_seconds`` REAL (the ensemble's wall time ÷ its size),
+    ``created_at`` TEXT (UTC ISO), ``samplelab_version`` TEXT.
+
+``study_runs`` — which runs belong to which study and profile, with their grid point:
+    ``study`` TEXT, ``profile`` TEXT, ``run_key`` TEXT, ``point_json`` TEXT; PK (study, profile, run_key).
+
+Rows of one ensemble are written in one transaction, so a killed process leaves either
+all of them or none; ``ON CONFLICT (run_key) DO NOTHING`` means a run is never stored twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from samplelab import __version__
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_key TEXT PRIMARY KEY,
+    status TEXT NOT NULL CHECK (status IN ('done', 'diverged')),
+    task TEXT NOT NULL,
+    model TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    n_train INTEGER,
+    lr REAL NOT NULL,
+    baseline REAL NOT NULL,
+    samples_per_step INTEGER NOT NULL,
+    final_metric REAL,
+    best_metric REAL,
+    eval_steps BLOB NOT NULL,
+    test_metric BLOB NOT NULL,
+    train_loss BLOB NOT NULL,
+    config_json TEXT NOT NULL,
+    wall_seconds REAL,
+    created_at TEXT NOT NULL,
+    samplelab_version TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS study_runs (
+    study TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    run_key TEXT NOT NULL,
+    point_json TEXT NOT NULL,
+    PRIMARY KEY (study, profile, run_key)
+);
+"""
+
+
+def encode_array(values: np.ndarray) -> bytes:
+    """float32, little-endian, zlib-compressed."""
+    return zlib.compress(np.asarray(values, dtype="<f4").tobytes())
+
+
+def decode_array(blob: bytes) -> np.ndarray:
+    return np.frombuffer(zlib.decompress(blob), dtype="<f4").astype(np.float64)
+
+
+@dataclass
+class RunRecord:
+    """One finished run as stored; ``point`` is its grid coordinates within a study."""
+
+    run_key: str
+    status: str
+    task: str
+    model: str
+    seed: int
+    n_train: int | None
+    lr: float
+    baseline: float
+    samples_per_step: int
+    eval_steps: np.ndarray
+    test_metric: np.ndarray
+    train_loss: np.ndarray
+    config_json: str
+    wall_seconds: float | None = None
+    point: dict = field(default_factory=dict)
+
+    @property
+    def samples_seen(self) -> np.ndarray:
+        """``[K+1]`` training examples drawn by each evaluation."""
+        return self.eval_steps * self.samples_per_step
+
+    @property
+    def final_metric(self) -> float:
+        return float(self.test_metric[-1])
+
+    @property
+    def best_metric(self) -> float:
+        finite = self.test_metric[np.isfinite(self.test_metric)]
+        return float(finite.min()) if finite.size else float("nan")
+
+    @property
+    def config(self) -> dict:
+        return json.loads(self.config_json)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if np.isfinite(value) else None
+
+
+class ResultStore:
+    """An open SQLite ledger at ``path`` (created with its parent folder if missing)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=60.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def register_study(self, study: str, profile: str, runs: Iterable[tuple[str, dict]]) -> None:
+        """Record that runs ``(run_key, grid point)`` belong to ``study``/``profile``."""
+        with self._db:
+            self._db.executemany(
+                "INSERT INTO study_runs (study, profile, run_key, point_json) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [(study, profile, key, json.dumps(point, sort_keys=True)) for key, point in runs],
+            )
+
+    def finished_keys(self, keys: Iterable[str]) -> set[str]:
+        """The subset of ``keys`` already stored."""
+        keys = list(keys)
+        found: set[str] = set()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(row[0] for row in self._db.execute(f"SELECT run_key FROM runs WHERE run_key IN ({marks})", chunk))
+        return found
+
+    def write_runs(self, records: Iterable[RunRecord]) -> None:
+        """Store finished runs in one transaction (all or none); existing keys are kept."""
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        rows = [
+            (
+                r.run_key, r.status, r.task, r.model, r.seed, r.n_train, r.lr, r.baseline, r.samples_per_step,
+                _finite_or_none(r.final_metric), _finite_or_none(r.best_metric),
+                encode_array(r.eval_steps), encode_array(r.test_metric), encode_array(r.train_loss),
+                r.config_json, r.wall_seconds, now, __version__,
+            )
+            for r in records
+        ]  # fmt: skip
+        with self._db:
+            self._db.executemany(
+                "INSERT INTO runs (run_key, status, task, model, seed, n_train, lr, baseline, "
+                "samples_per_step, final_metric, best_metric, eval_steps, test_metric, train_loss, config_json, "
+                "wall_seconds, created_at, samplelab_version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (run_key) DO NOTHING",
+                rows,
+            )
+
+    def count_runs(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+    def studies(self) -> list[tuple[str, str, int]]:
+        """``(study, profile, runs registered)`` for every study in the store."""
+        return self._db.execute(
+            "SELECT study, profile, COUNT(*) FROM study_runs GROUP BY study, profile ORDER BY study, profile"
+        ).fetchall()
+
+    def study_runs(self, study: str, profile: str) -> list[RunRecord]:
+        """Finished runs of a study/profile, ordered by grid point then seed."""
+        cursor = self._db.execute(
+            "SELECT r.run_key, r.status, r.task, r.model, r.seed, r.n_train, r.lr, r.baseline, r.samples_per_step, "
+            "r.eval_steps, r.test_metric, r.train_loss, r.config_json, r.wall_seconds, s.point_json "
+            "FROM study_runs s JOIN runs r ON r.run_key = s.run_key WHERE s.study = ? AND s.profile = ? "
+            "ORDER BY s.point_json, r.seed",
+            (study, profile),
+        )
+        records = []
+        for row in cursor:
+            *head, eval_steps, test_metric, train_loss, config_json, wall, point_json = row
+            records.append(
+                RunRecord(
+                    *head, decode_array(eval_steps), decode_array(test_metric), decode_array(train_loss),
+                    config_json, wall, json.loads(point_json),
+                )
+            )  # fmt: skip
+        return records

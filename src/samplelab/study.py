@@ -1,0 +1,157 @@
+"""Study files: a base run config, a grid over any of its fields, seeds and profiles.
+
+A study is a TOML file::
+
+    name = "setfind2_setsize"
+    seeds = 3                       # or an explicit list, e.g. [0, 1, 2]
+    [task]      name = "setfind2" ...
+    [model]     name = "transformer" ...
+    [optimizer] / [training] / [measurement]   (optional)
+    [grid]      "task.set_size" = [8, 16, 32]  # cartesian product over every key
+    [profiles.quick.training]  steps = 500     # partial overrides, deep-merged
+
+:func:`expand_study` turns it into one :class:`RunSpec` per grid point and seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+
+from samplelab.config import RUN_SECTIONS, RunConfig, resolve_run_config, run_key
+from samplelab.errors import ConfigError, config_error_from_validation
+from samplelab.registry import StrictConfig
+
+GridValue = int | float | str | bool
+
+
+class StudyFile(StrictConfig):
+    """The top level of a study file, after a profile has been merged in."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)
+    description: str = ""
+    seeds: int | list[int] = Field(3, description="a count (seeds 0..k-1) or a list")
+    task: dict[str, Any]
+    model: dict[str, Any]
+    optimizer: dict[str, Any] = {}
+    training: dict[str, Any] = {}
+    measurement: dict[str, Any] = {}
+    grid: dict[str, list[GridValue]] = {}
+    profiles: dict[str, dict[str, Any]] = {}
+
+    def seed_list(self) -> list[int]:
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a study: its resolved config, seed, key and grid coordinates."""
+
+    config: RunConfig
+    seed: int
+    key: str
+    point: dict[str, GridValue]
+
+
+@dataclass(frozen=True)
+class Study:
+    """A study with its profile applied and its runs expanded."""
+
+    name: str
+    profile: str
+    description: str
+    grid: dict[str, list[GridValue]]
+    runs: list[RunSpec]
+    source: str
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file, turning syntax errors into one-line ConfigErrors."""
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror}) — fix: give the path of a study .toml file") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err} — fix: correct the syntax at that line") from None
+
+
+def _check_grid(grid: dict[str, list[GridValue]]) -> None:
+    for dotted, values in grid.items():
+        section, _, field = dotted.partition(".")
+        if section not in RUN_SECTIONS or not field or "." in field:
+            raise ConfigError(
+                f'grid."{dotted}": not a field path — fix: use "<section>.<field>" with section one of '
+                f"{', '.join(RUN_SECTIONS)}, e.g. \"task.set_size\""
+            )
+        if not values:
+            raise ConfigError(f'grid."{dotted}": empty list — fix: give at least one value or remove the key')
+        if len(set(map(repr, values))) != len(values):
+            raise ConfigError(f'grid."{dotted}": repeated values {values} — fix: list each value once')
+
+
+def _apply_point(base: dict[str, Any], point: dict[str, GridValue]) -> dict[str, Any]:
+    data = copy.deepcopy(base)
+    for dotted, value in point.items():
+        section, _, field = dotted.partition(".")
+        data.setdefault(section, {})[field] = value
+    return data
+
+
+def load_study(path: str | Path, profile: str | None = None) -> Study:
+    """Read, validate and expand a study file (with ``profile`` merged in, if given)."""
+    raw = read_toml(Path(path))
+    source = str(path)
+    profiles = raw.get("profiles", {})
+    if profile is not None:
+        if not isinstance(profiles, dict) or profile not in profiles:
+            names = ", ".join(sorted(profiles)) if isinstance(profiles, dict) and profiles else "none defined"
+            raise ConfigError(f"--profile {profile!r}: not in {source} — fix: use one of: {names}")
+        raw = _deep_merge(raw, profiles[profile])
+    try:
+        study = StudyFile.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(f"{source}: {config_error_from_validation(err, model=StudyFile)}") from None
+    try:
+        return expand_study(study, profile or "default", source)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def expand_study(study: StudyFile, profile: str, source: str) -> Study:
+    """One RunSpec per (grid point, seed), grid points in cartesian order of the grid keys."""
+    _check_grid(study.grid)
+    seeds = study.seed_list()
+    if not seeds:
+        raise ConfigError("seeds: no seeds — fix: set seeds = 3 or a non-empty list")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds: repeated seeds {seeds} — fix: list each seed once")
+    base = {section: getattr(study, section) for section in RUN_SECTIONS}
+    keys = list(study.grid)
+    runs: list[RunSpec] = []
+    for values in itertools.product(*(study.grid[k] for k in keys)):
+        point = dict(zip(keys, values, strict=True))
+        try:
+            config = resolve_run_config(_apply_point(base, point))
+        except ConfigError as err:
+            where = ", ".join(f"{k}={v!r}" for k, v in point.items())
+            raise ConfigError(f"{err} (at grid point {where})" if point else str(err)) from None
+        runs.extend(RunSpec(config, seed, run_key(config, seed), point) for seed in seeds)
+    return Study(study.name, profile, study.description, dict(study.grid), runs, source)

@@ -1,0 +1,56 @@
+"""What every task provides to the trainer.
+
+A task is built from its config and exposes pure, jittable functions on *one* example;
+the trainer vmaps them. Per-run fixed quantities (e.g. setfind2's cursor) live in a
+``run_state`` pytree drawn once per run from the run's key, so that an ensemble of runs
+with different seeds is one vmapped program.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import jax
+
+from samplelab.registry import Registry, StrictConfig
+
+TASKS = Registry("task")
+
+PyTree = Any
+
+
+class TaskConfig(StrictConfig):
+    """Base of task configs; ``name`` selects the registered task."""
+
+    name: str
+
+
+class Task(Protocol):
+    """The interface the ensemble trainer relies on.
+
+    Attributes:
+        input_shape: ``(tokens, width)`` of one example's inputs.
+        output_dim: features the model must emit per token.
+        baseline: test metric of the best constant predictor (same units as ``metric``).
+    """
+
+    input_shape: tuple[int, int]
+    output_dim: int
+    baseline: float
+
+    def init_run_state(self, key: jax.Array) -> PyTree:
+        """Quantities fixed for a whole run (train and test), drawn from ``key``."""
+
+    def sample(self, key: jax.Array, run_state: PyTree) -> tuple[jax.Array, jax.Array]:
+        """One example ``(inputs [tokens, width], targets)``, a pure function of ``key``."""
+
+    def loss(self, outputs: jax.Array, targets: jax.Array) -> jax.Array:
+        """Training loss of one example; ``outputs`` is the model's ``[tokens, output_dim]``."""
+
+    def metric(self, outputs: jax.Array, targets: jax.Array) -> jax.Array:
+        """Test metric of one example (lower is better), in the units of ``baseline``."""
+
+
+def build_task(config: TaskConfig) -> Task:
+    """Instantiate the registered task for ``config``."""
+    return TASKS.get(config.name).factory(config)

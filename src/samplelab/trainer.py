@@ -1,0 +1,215 @@
+"""The one training loop: an ensemble of E models trained as one compiled program.
+
+Members share everything that fixes array shapes (task, model, optimizer kind, batch
+size, steps) and differ in ``seed``, learning rate ``lr`` and training-set size
+``n_train``. Each member's seed gives it its own model init, run state (e.g. a cursor),
+data pool and test set. Inside one ``jit``: init of all members (``eqx.filter_vmap``),
+then ``lax.scan`` over evaluation chunks, each a ``lax.scan`` over ``eval_every`` vmapped
+steps followed by a test-set evaluation. Nothing returns to Python until the end.
+
+Data: example ``i`` of a member's pool is ``task.sample(fold_in(pool_key, i))``; the test
+set is ``task.sample(fold_in(test_key, j))`` for ``j < test_size``. Pool and test keys are
+distinct streams, so train and test draws never coincide, and a member with a larger
+``n_train`` sees a superset of the data of one with a smaller (nested pools).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from samplelab.config import OptimizerConfig, RunConfig, TrainingConfig
+from samplelab.models import ModelConfig, build_model
+from samplelab.tasks import TaskConfig, build_task
+
+# Offsets folded into a member's seed key for its independent streams.
+_MODEL, _TASK, _POOL, _TEST, _STEPS = range(5)
+_EVAL_BATCH = 128
+
+# Called with the index of each finished evaluation chunk (from inside the compiled loop).
+_progress_hook: Callable[[int], None] | None = None
+
+
+@dataclass(frozen=True)
+class EnsembleResult:
+    """Learning curves of E members.
+
+    Attributes:
+        eval_steps: ``[K+1]`` optimizer steps at which the test metric was taken (0, k, 2k…).
+        samples_per_step: training examples drawn per step (the batch size).
+        test_metric: ``[E, K+1]`` mean test metric (task units) at each eval step.
+        train_loss: ``[E, K]`` mean training loss over the ``k`` steps before each eval.
+        diverged: ``[E]`` true where any loss or metric was NaN/inf.
+        params: the trained parameters, arrays with a leading ensemble axis E.
+    """
+
+    eval_steps: np.ndarray
+    samples_per_step: int
+    test_metric: np.ndarray
+    train_loss: np.ndarray
+    diverged: np.ndarray
+    params: object
+
+
+def make_optimizer(config: OptimizerConfig, steps: int) -> optax.GradientTransformation:
+    """Optimizer whose updates are scaled by the schedule only: multiply by ``lr`` after.
+
+    The schedule is a multiplier in [0, 1]: linear warm-up over ``warmup_steps``, then
+    constant or cosine decay to 0 at ``steps``. Weight decay is decoupled for AdamW and an
+    L2 term added to the gradient for Adam and SGD.
+    """
+    warmup = max(config.warmup_steps, 0)
+    if config.schedule == "cosine":
+        decay = optax.cosine_decay_schedule(1.0, max(steps - warmup, 1))
+    else:
+        decay = optax.constant_schedule(1.0)
+    schedule = optax.join_schedules([optax.linear_schedule(0.0, 1.0, warmup), decay], [warmup]) if warmup else decay
+    parts: list[optax.GradientTransformation] = []
+    if config.grad_clip is not None:
+        parts.append(optax.clip_by_global_norm(config.grad_clip))
+    if config.name == "adamw":
+        parts.append(optax.adamw(schedule, config.b1, config.b2, weight_decay=config.weight_decay))
+    else:
+        if config.weight_decay:
+            parts.append(optax.add_decayed_weights(config.weight_decay))
+        if config.name == "adam":
+            parts.append(optax.adam(schedule, config.b1, config.b2))
+        else:
+            parts.append(optax.sgd(schedule, momentum=config.momentum or None))
+    return optax.chain(*parts)
+
+
+def _report_progress(chunk_index: jax.Array) -> None:
+    if _progress_hook is not None:
+        _progress_hook(int(chunk_index))
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_trainer(
+    task_config: TaskConfig, model_config: ModelConfig, optimizer_config: OptimizerConfig, training: TrainingConfig
+) -> Callable:
+    """The jitted ensemble trainer for one shape; jit re-specialises per ensemble size E."""
+    task = build_task(task_config)
+    optimizer = make_optimizer(optimizer_config, training.steps)
+    batch, every, online = training.batch_size, training.eval_every, training.regime == "online"
+
+    def init_member(seed_key):
+        model = build_model(
+            model_config, jax.random.fold_in(seed_key, _MODEL), input_shape=task.input_shape, output_dim=task.output_dim
+        )
+        run_state = task.init_run_state(jax.random.fold_in(seed_key, _TASK))
+        streams = tuple(jax.random.fold_in(seed_key, offset) for offset in (_POOL, _TEST, _STEPS))
+        return model, run_state, *streams
+
+    def batch_of(key, n_train, pool_key, run_state):
+        if online:
+            example_keys = jax.random.split(key, batch)
+        else:
+            indices = jax.random.randint(key, (batch,), 0, n_train)
+            example_keys = jax.vmap(jax.random.fold_in, (None, 0))(pool_key, indices)
+        return jax.vmap(task.sample, (0, None))(example_keys, run_state)
+
+    def train(seed_keys, lrs, n_trains):
+        models, run_states, pool_keys, test_keys, step_keys = eqx.filter_vmap(init_member)(seed_keys)
+        params, static = eqx.partition(models, eqx.is_inexact_array)
+        opt_states = jax.vmap(optimizer.init)(params)
+
+        def member_loss(member_params, inputs, targets):
+            model = eqx.combine(member_params, static)
+            return jnp.mean(jax.vmap(task.loss)(jax.vmap(model)(inputs), targets))
+
+        def member_step(member_params, opt_state, lr, n_train, run_state, pool_key, step_key, step):
+            inputs, targets = batch_of(jax.random.fold_in(step_key, step), n_train, pool_key, run_state)
+            loss, grads = jax.value_and_grad(member_loss)(member_params, inputs, targets)
+            updates, opt_state = optimizer.update(grads, opt_state, member_params)
+            updates = jax.tree.map(lambda u: lr * u, updates)
+            return optax.apply_updates(member_params, updates), opt_state, loss
+
+        def member_eval(member_params, run_state, test_key):
+            model = eqx.combine(member_params, static)
+
+            def one(j):
+                inputs, target = task.sample(jax.random.fold_in(test_key, j), run_state)
+                return task.metric(model(inputs), target)
+
+            return jnp.mean(jax.lax.map(one, jnp.arange(training.test_size), batch_size=_EVAL_BATCH))
+
+        step_all = jax.vmap(member_step, in_axes=(0, 0, 0, 0, 0, 0, 0, None))
+        eval_all = jax.vmap(member_eval)
+
+        def one_step(carry, step):
+            params, opt_states = carry
+            params, opt_states, losses = step_all(params, opt_states, lrs, n_trains, run_states, pool_keys, step_keys, step)
+            return (params, opt_states), losses
+
+        def one_chunk(carry, chunk_index):
+            carry, losses = jax.lax.scan(one_step, carry, chunk_index * every + jnp.arange(every))
+            metrics = eval_all(carry[0], run_states, test_keys)
+            jax.debug.callback(_report_progress, chunk_index)
+            return carry, (metrics, jnp.mean(losses, axis=0))
+
+        initial = eval_all(params, run_states, test_keys)
+        (params, _), (metrics, losses) = jax.lax.scan(
+            one_chunk, (params, opt_states), jnp.arange(training.n_evals)
+        )
+        return params, jnp.concatenate([initial[:, None], metrics.T], axis=1), losses.T
+
+    return jax.jit(train)
+
+
+def train_ensemble(
+    config: RunConfig,
+    seeds: np.ndarray | list[int],
+    lrs: np.ndarray | list[float] | None = None,
+    n_trains: np.ndarray | list[int] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> EnsembleResult:
+    """Train ``len(seeds)`` models of ``config`` at once.
+
+    Args:
+        config: shared config; its ``optimizer.lr`` / ``training.n_train`` are the defaults
+            for members whose ``lrs`` / ``n_trains`` are not given.
+        seeds: ``[E]`` integer seeds, one per member.
+        lrs: ``[E]`` learning rates.
+        n_trains: ``[E]`` training-set sizes (fixed regime; ignored online).
+        progress: called with the index of each finished evaluation chunk.
+    """
+    global _progress_hook
+    seeds = np.asarray(seeds, dtype=np.int64)
+    size = len(seeds)
+    lrs = np.full(size, config.optimizer.lr) if lrs is None else np.asarray(lrs, dtype=np.float64)
+    default_n = config.training.n_train or 1
+    n_trains = np.full(size, default_n) if n_trains is None else np.asarray(n_trains, dtype=np.int64)
+    training = config.training
+    trainer = _compiled_trainer(
+        config.task,
+        config.model,
+        config.optimizer.model_copy(update={"lr": 1.0}),
+        training.model_copy(update={"n_train": None}),
+    )
+    seed_keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, dtype=jnp.uint32))
+    _progress_hook = progress
+    try:
+        params, metrics, losses = trainer(
+            seed_keys, jnp.asarray(lrs, jnp.float32), jnp.asarray(n_trains, jnp.int32)
+        )
+        metrics, losses = np.asarray(metrics, np.float64), np.asarray(losses, np.float64)
+        jax.effects_barrier()
+    finally:
+        _progress_hook = None
+    diverged = ~(np.isfinite(metrics).all(axis=1) & np.isfinite(losses).all(axis=1))
+    return EnsembleResult(
+        eval_steps=np.arange(training.n_evals + 1) * training.eval_every,
+        samples_per_step=training.batch_size,
+        test_metric=metrics,
+        train_loss=losses,
+        diverged=diverged,
+        params=params,
+    )

@@ -1,0 +1,69 @@
+"""Shared fixtures: tiny study files and an isolated JAX compilation cache."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+TINY_STUDY = """
+name = "tiny"
+description = "a tiny setfind2 study for tests"
+seeds = 2
+
+[task]
+name = "setfind2"
+set_size = 4
+
+[model]
+name = "transformer"
+d_model = 8
+heads = 2
+mlp_width = 16
+
+[optimizer]
+lr = 0.003
+
+[training]
+regime = "fixed"
+n_train = 8
+steps = 20
+batch_size = 8
+eval_every = 10
+test_size = 16
+
+[grid]
+"task.set_size" = [4, 6]
+"training.n_train" = [8, 16]
+
+[profiles.quick.training]
+steps = 10
+"""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _jax_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    os.environ["SAMPLELAB_JAX_CACHE"] = str(tmp_path_factory.mktemp("jax-cache"))
+
+
+@pytest.fixture
+def tiny_study(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(textwrap.dedent(TINY_STUDY))
+    return path
+
+
+@pytest.fixture
+def write_study(tmp_path: Path):
+    """Write study text (dedented) to a file and return its path."""
+
+    def write(text: str, name: str = "study.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    return write

@@ -1,0 +1,100 @@
+"""Bad study files and arguments are rejected with one line naming the field and the fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from samplelab.cli import main
+from samplelab.config import resolve_run_config, run_key, shape_key
+from samplelab.errors import ConfigError
+from samplelab.study import load_study
+
+BASE = """
+name = "bad"
+[task]
+name = "setfind2"
+set_size = 8
+[model]
+name = "transformer"
+d_model = 16
+heads = 2
+"""
+
+REJECTED = [
+    (BASE + "[training]\nstepz = 10\n", "training.stepz", "unknown key"),
+    (BASE + "[training]\nsteps = 'many'\n", "training.steps", "whole number"),
+    (BASE.replace("set_size = 8", "set_size = -3"), "task.set_size", "greater than or equal"),
+    (BASE.replace("heads = 2", "heads = 3"), "model", "does not divide"),
+    (BASE + "[training]\nregime = 'fixed'\n", "training", "needs n_train"),
+    (BASE + "[training]\nregime = 'batch'\n", "training.regime", "'online' or 'fixed'"),
+    (BASE + "[training]\nsteps = 105\neval_every = 10\n", "training", "multiple of eval_every"),
+    (BASE.replace('name = "setfind2"', 'name = "setfnd2"'), "task.name", "unknown task"),
+    (BASE.replace('name = "transformer"', 'name = "mamba"'), "model.name", "unknown model"),
+    (BASE + '[grid]\n"modle.heads" = [1, 2]\n', 'grid."modle.heads"', "not a field path"),
+    (BASE + '[grid]\n"model.heads" = []\n', 'grid."model.heads"', "empty list"),
+    (BASE + '[grid]\n"model.heads" = [1, 3]\n', "model", "at grid point model.heads=3"),
+    (BASE + '[grid]\n"model.layerz" = [1, 2]\n', "model.layerz", "unknown key"),
+    ("seeds = 0\n" + BASE, "seeds", "no seeds"),
+    ("seeds = [1, 1]\n" + BASE, "seeds", "repeated seeds"),
+    (BASE + "[surprise]\nx = 1\n", "surprise", "unknown key"),
+    (BASE.replace('name = "bad"', 'name = "has space"'), "name", "pattern"),
+    ("name = 'x'\n[task\n", "invalid TOML", "fix"),
+]
+
+
+@pytest.mark.parametrize(("text", "field", "problem"), REJECTED)
+def test_invalid_study_is_one_clear_line(write_study, text, field, problem):
+    path = write_study(text)
+    with pytest.raises(ConfigError) as caught:
+        load_study(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert field in message and problem in message
+    assert "fix" in message
+
+
+def test_unknown_profile(tiny_study):
+    with pytest.raises(ConfigError, match=r"--profile 'huge'.*quick"):
+        load_study(tiny_study, "huge")
+
+
+def test_cli_exits_2_with_one_line_and_no_traceback(write_study, capsys):
+    path = write_study(BASE.replace("heads = 2", "heads = 5"))
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
+    assert "heads=5 does not divide d_model=16" in err and "fix:" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["run"], ["run", "missing.toml"], ["run", "x.toml", "--max-ensemble", "0"], ["frobnicate"], ["results", "x.toml", "--format", "xml"]],
+)
+def test_bad_cli_arguments_exit_2(argv, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.toml").write_text(BASE)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "fix" in err
+
+
+def test_console_script_exit_code(write_study):
+    path = write_study("name = 'broken'\n")
+    done = subprocess.run([sys.executable, "-m", "samplelab.cli", "run", str(path)], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and "task" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_run_key_ignores_measurement_but_not_training():
+    base = {"task": {"name": "setfind2"}, "model": {"name": "transformer"}}
+    a = resolve_run_config(base)
+    b = resolve_run_config({**base, "measurement": {"threshold_relative": 0.1}})
+    c = resolve_run_config({**base, "training": {"steps": 2000}})
+    assert run_key(a, 0) == run_key(b, 0) != run_key(c, 0)
+    assert run_key(a, 0) != run_key(a, 1)
+    lr = resolve_run_config({**base, "optimizer": {"lr": 0.01}})
+    assert shape_key(a) == shape_key(lr) and run_key(a, 0) != run_key(lr, 0)
+    assert shape_key(a) != shape_key(c)

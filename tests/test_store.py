@@ -1,0 +1,92 @@
+"""The store resumes, never duplicates, and never keeps half an ensemble."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from samplelab.runner import pending_runs, plan_ensembles, run_study
+from samplelab.store import ResultStore, RunRecord, decode_array, encode_array
+from samplelab.study import load_study
+
+
+def _record(key: str, status: str = "done") -> RunRecord:
+    return RunRecord(
+        run_key=key, status=status, task="setfind2", model="transformer", seed=0, n_train=8, lr=1e-3,
+        baseline=375.0, samples_per_step=8, eval_steps=np.array([0.0, 10.0]), test_metric=np.array([300.0, 2.0]),
+        train_loss=np.array([5.0]), config_json="{}",
+    )  # fmt: skip
+
+
+def test_array_round_trip():
+    values = np.array([1.5, np.nan, np.inf, 3.0])
+    np.testing.assert_array_equal(decode_array(encode_array(values)), values)
+
+
+def test_failed_write_leaves_no_partial_rows(tmp_path):
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        with pytest.raises(sqlite3.IntegrityError):
+            store.write_runs([_record("a"), _record("b", status="half-written")])
+        assert store.count_runs() == 0
+        store.write_runs([_record("a"), _record("a")])
+        store.write_runs([_record("a")])
+        assert store.count_runs() == 1
+
+
+def test_rerun_skips_finished_runs(tiny_study, tmp_path):
+    study = load_study(tiny_study)
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        assert run_study(study, store) == 8
+        assert run_study(study, store) == 0
+        assert store.count_runs() == 8
+        records = store.study_runs("tiny", "default")
+        assert len(records) == 8 and {r.status for r in records} == {"done"}
+        assert all(len(r.test_metric) == 3 and len(r.train_loss) == 2 for r in records)
+        # A profile with other training settings is other runs; a shared run would be reused.
+        quick = load_study(tiny_study, "quick")
+        assert len(pending_runs(quick, store)) == 8
+
+
+def test_one_compile_shape_per_group(tiny_study):
+    study = load_study(tiny_study)
+    plan = plan_ensembles(study.runs, max_ensemble=3)
+    # Two set sizes → two shapes, each of 4 runs (2 seeds × 2 n_train) split into 2 + 2.
+    assert [len(e) for e in plan] == [2, 2, 2, 2]
+    assert all(len({r.config.task.set_size for r in e}) == 1 for e in plan)
+
+
+def test_sigkill_mid_sweep_then_resume(tiny_study, tmp_path):
+    """kill -9 while a sweep writes: no partial ensembles; the re-run completes exactly."""
+    store_path = tmp_path / "killed.sqlite"
+    command = [sys.executable, "-m", "samplelab.cli", "run", str(tiny_study), "--store", str(store_path), "--max-ensemble", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    deadline = time.monotonic() + 120
+    count = 0
+    while time.monotonic() < deadline and process.poll() is None:
+        if store_path.exists():
+            try:
+                with sqlite3.connect(store_path, timeout=1) as db:
+                    count = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+            except sqlite3.OperationalError:
+                count = 0
+            if count >= 2:
+                break
+        time.sleep(0.05)
+    if process.poll() is None:
+        process.send_signal(signal.SIGKILL)
+    process.wait()
+    with ResultStore(store_path) as store:
+        partial = store.count_runs()
+        assert partial % 2 == 0  # ensembles of 2 are written whole or not at all
+    assert subprocess.run(command, capture_output=True).returncode == 0
+    with ResultStore(store_path) as store:
+        assert store.count_runs() == 8
+        keys = [r.run_key for r in store.study_runs("tiny", "default")]
+        assert len(keys) == len(set(keys)) == 8
