@@ -20,6 +20,7 @@ Prints exactly one JSON line on stdout:
    "final_loss": [per-model mean loss over the last 20 steps],
    "initial_loss": [per-model loss at step 0]}
 """
+
 import argparse
 import json
 import math
@@ -37,14 +38,16 @@ class Block(nn.Module):
         self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.q, self.k, self.v = (nn.Linear(d_model, d_model) for _ in range(3))
         self.o = nn.Linear(d_model, d_model)
-        self.mlp = nn.Sequential(nn.Linear(d_model, mlp_width), nn.GELU(approximate="tanh"),
-                                 nn.Linear(mlp_width, d_model))
+        self.mlp = nn.Sequential(
+            nn.Linear(d_model, mlp_width), nn.GELU(approximate="tanh"), nn.Linear(mlp_width, d_model)
+        )
 
     def forward(self, x):
         b, t, d = x.shape
         h = self.ln1(x)
-        q, k, v = (f(h).view(b, t, self.heads, self.hd).transpose(1, 2)
-                   for f in (self.q, self.k, self.v))          # [b, H, t, hd]
+        q, k, v = (
+            f(h).view(b, t, self.heads, self.hd).transpose(1, 2) for f in (self.q, self.k, self.v)
+        )  # [b, H, t, hd]
         att = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(self.hd), dim=-1)
         x = x + self.o((att @ v).transpose(1, 2).reshape(b, t, d))
         return x + self.mlp(self.ln2(x))
@@ -58,7 +61,7 @@ class Model(nn.Module):
         self.ln_f = nn.LayerNorm(d_model)
         self.out = nn.Linear(d_model, width)
 
-    def forward(self, x):                                       # [b, T, W] -> [b, T, W]
+    def forward(self, x):  # [b, T, W] -> [b, T, W]
         x = self.inp(x)
         for blk in self.blocks:
             x = blk(x)
@@ -108,13 +111,12 @@ def main():
     t0 = time.perf_counter()
     for m in range(a.models):
         seed = a.seed * 1_000_003 + m
-        torch.manual_seed(seed)                                  # model init
-        gen = torch.Generator().manual_seed(seed + 12345)        # data stream
+        torch.manual_seed(seed)  # model init
+        gen = torch.Generator().manual_seed(seed + 12345)  # data stream
         cursor = int(torch.randint(0, n, (1,), generator=gen))
         pos = position_code(n)
         model = Model(width, a.d_model, a.heads, a.mlp_width, a.layers)
-        opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.999),
-                                eps=1e-8, weight_decay=0.0)
+        opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
         losses = []
         for _ in range(a.steps):
             x, y = make_batch(gen, a.batch_size, n, width, cursor, pos)
@@ -128,9 +130,18 @@ def main():
         final_loss.append(float(losses[-20:].mean()) if len(losses) else float("nan"))
     seconds = time.perf_counter() - t0
 
-    print(json.dumps({"models": a.models, "steps": a.steps, "seconds": seconds,
-                      "models_per_second": a.models / seconds,
-                      "final_loss": final_loss, "initial_loss": initial_loss}))
+    print(
+        json.dumps(
+            {
+                "models": a.models,
+                "steps": a.steps,
+                "seconds": seconds,
+                "models_per_second": a.models / seconds,
+                "final_loss": final_loss,
+                "initial_loss": initial_loss,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -71,7 +71,13 @@ def test_cli_exits_2_with_one_line_and_no_traceback(write_study, capsys):
 
 @pytest.mark.parametrize(
     "argv",
-    [["run"], ["run", "missing.toml"], ["run", "x.toml", "--max-ensemble", "0"], ["frobnicate"], ["results", "x.toml", "--format", "xml"]],
+    [
+        ["run"],
+        ["run", "missing.toml"],
+        ["run", "x.toml", "--max-ensemble", "0"],
+        ["frobnicate"],
+        ["results", "x.toml", "--format", "xml"],
+    ],
 )
 def test_bad_cli_arguments_exit_2(argv, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -65,7 +65,17 @@ def test_one_compile_shape_per_group(tiny_study):
 def test_sigkill_mid_sweep_then_resume(tiny_study, tmp_path):
     """kill -9 while a sweep writes: no partial ensembles; the re-run completes exactly."""
     store_path = tmp_path / "killed.sqlite"
-    command = [sys.executable, "-m", "samplelab.cli", "run", str(tiny_study), "--store", str(store_path), "--max-ensemble", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "samplelab.cli",
+        "run",
+        str(tiny_study),
+        "--store",
+        str(store_path),
+        "--max-ensemble",
+        "2",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     deadline = time.monotonic() + 120
     count = 0

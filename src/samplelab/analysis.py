@@ -34,11 +34,21 @@ class StudyRuns:
         return self.study.runs[0].config.training.regime
 
 
-def load_study_runs(study: Study, store: ResultStore) -> StudyRuns:
-    """Read the study's finished runs; thresholds come from the study's measurement config."""
+def load_study_runs(study: Study, store: ResultStore, threshold_relative: float | None = None) -> StudyRuns:
+    """Read the study's finished runs.
+
+    Thresholds come from the study's measurement config, unless ``threshold_relative``
+    (a fraction of each run's baseline) overrides it — no retraining is ever needed.
+    """
     specs = {spec.key: spec for spec in study.runs}
     records = [r for r in store.study_runs(study.name, study.profile) if r.run_key in specs]
-    thresholds = {r.run_key: specs[r.run_key].config.measurement.threshold_for(r.baseline) for r in records}
+    measurement = {key: spec.config.measurement for key, spec in specs.items()}
+    if threshold_relative is not None:
+        measurement = {
+            key: m.model_copy(update={"threshold": None, "threshold_relative": threshold_relative})
+            for key, m in measurement.items()
+        }
+    thresholds = {r.run_key: measurement[r.run_key].threshold_for(r.baseline) for r in records}
     return StudyRuns(study, records, thresholds)
 
 
@@ -69,6 +79,11 @@ def cell_of(record: RunRecord, cell_keys: list[str]) -> tuple:
     return tuple(record.point.get(key) for key in cell_keys)
 
 
+def cell_sort_key(cell: tuple) -> tuple:
+    """Numbers in numeric order, then other values as text."""
+    return tuple((0, value, "") if isinstance(value, int | float) else (1, 0, str(value)) for value in cell)
+
+
 def cell_rows(runs: StudyRuns) -> list[dict]:
     """One dict per cell: per-seed data needed and its median (censored-aware).
 
@@ -80,7 +95,7 @@ def cell_rows(runs: StudyRuns) -> list[dict]:
     for record in runs.records:
         by_cell.setdefault(cell_of(record, keys), {}).setdefault(record.seed, []).append(record)
     rows = []
-    for cell, seeds in by_cell.items():
+    for cell, seeds in sorted(by_cell.items(), key=lambda item: cell_sort_key(item[0])):
         needed: dict[int, int | None] = {}
         for seed, records in sorted(seeds.items()):
             threshold = runs.thresholds[records[0].run_key]

@@ -33,6 +33,13 @@ console = Console(highlight=False, soft_wrap=True)
 StudyArg = typer.Argument(..., help="study file (.toml)", show_default=False)
 ProfileOpt = typer.Option(None, "--profile", "-p", help="profile in the study file, e.g. quick")
 StoreOpt = typer.Option(DEFAULT_STORE, "--store", help="SQLite results store")
+ThresholdOpt = typer.Option(
+    None,
+    "--threshold-relative",
+    min=1e-9,
+    max=1.0,
+    help="override the study's threshold: a fraction of the task's constant-predictor baseline",
+)
 
 
 class Format(StrEnum):
@@ -125,17 +132,19 @@ def run(
     )
 
 
-def _rows_for(study_file: Path, profile: str | None, store: Path, cells: bool) -> list[dict]:
+def _rows_for(
+    study_file: Path, profile: str | None, store: Path, cells: bool, threshold_relative: float | None
+) -> list[dict]:
     from samplelab.analysis import cell_rows, load_study_runs, run_rows
     from samplelab.study import load_study
 
     study = load_study(study_file, profile)
     with _open_store(store, must_exist=True) as results:
-        runs = load_study_runs(study, results)
+        runs = load_study_runs(study, results, threshold_relative)
     return cell_rows(runs) if cells else run_rows(runs)
 
 
-def _print_rows(rows: list[dict], fmt: Format, title: str) -> None:
+def _print_rows(rows: list[dict], fmt: Format, title: str, hide: tuple[str, ...] = ()) -> None:
     if fmt is Format.json:
         print(json.dumps(rows, indent=1, default=str))
         return
@@ -146,6 +155,7 @@ def _print_rows(rows: list[dict], fmt: Format, title: str) -> None:
         writer.writerows(rows)
         return
     table = Table(title=escape(title))
+    columns = [c for c in columns if c not in hide]
     for column in columns:
         table.add_column(column)
     for row in rows:
@@ -170,10 +180,11 @@ def results(
     store: Path = StoreOpt,
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json"),
     cells: bool = typer.Option(False, "--cells", help="one row per cell (data needed per seed) instead of per run"),
+    threshold_relative: float | None = ThresholdOpt,
 ) -> None:
     """Show the stored runs of a study (``—`` in samples_to_threshold: not reached)."""
-    rows = _rows_for(study_file, profile, store, cells)
-    _print_rows(rows, fmt, f"{study_file} [{profile or 'default'}]")
+    rows = _rows_for(study_file, profile, store, cells, threshold_relative)
+    _print_rows(rows, fmt, f"{study_file} [{profile or 'default'}]", hide=("measure", "run_key", "baseline"))
 
 
 @app.command()
@@ -182,6 +193,7 @@ def report(
     profile: str | None = ProfileOpt,
     store: Path = StoreOpt,
     out: Path = typer.Option(Path("reports"), "--out", help="folder for the figures"),
+    threshold_relative: float | None = ThresholdOpt,
 ) -> None:
     """Write the study's figures (PNG) and print its per-cell table."""
     from samplelab.analysis import cell_rows, load_study_runs
@@ -190,10 +202,14 @@ def report(
 
     study = load_study(study_file, profile)
     with _open_store(store, must_exist=True) as results:
-        runs = load_study_runs(study, results)
+        runs = load_study_runs(study, results, threshold_relative)
     if not runs.records:
-        raise ConfigError(f"{study_file}: no stored runs for profile {study.profile!r} — fix: run `samplelab run` first")
-    _print_rows(cell_rows(runs), Format.table, f"{study.name} [{study.profile}]: data needed to reach the threshold")
+        raise ConfigError(
+            f"{study_file}: no stored runs for profile {study.profile!r} — fix: run `samplelab run` first"
+        )
+    rows = cell_rows(runs)
+    measure = rows[0]["measure"].replace("_", " ")
+    _print_rows(rows, Format.table, f"{study.name} [{study.profile}]: {measure} per seed", hide=("measure",))
     for path in write_figures(runs, out):
         console.print(f"wrote {path}", markup=False)
 
@@ -221,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except typer.TyperException as err:  # usage errors (exit code 2) and other Click-style errors
         ctx = getattr(err, "ctx", None)
-        where = f"samplelab {ctx.info_name} --help" if ctx is not None and ctx.parent is not None else "samplelab --help"
+        where = (
+            f"samplelab {ctx.info_name} --help" if ctx is not None and ctx.parent is not None else "samplelab --help"
+        )
         message = " ".join(err.format_message().split())
         print(f"error: {message} — fix: see `{where}`", file=sys.stderr)
         return err.exit_code
@@ -230,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     if result == 130:
         print("interrupted: finished runs are stored; run the same command again to resume", file=sys.stderr)
     return result if isinstance(result, int) else 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -24,15 +24,15 @@ def samples_to_threshold(samples_seen: np.ndarray, test_metric: np.ndarray, thre
     return int(samples_seen[crossed[0]]) if crossed.size else None
 
 
-def train_size_to_threshold(
-    n_trains: Sequence[int], final_metrics: Sequence[float], threshold: float
-) -> int | None:
+def train_size_to_threshold(n_trains: Sequence[int], final_metrics: Sequence[float], threshold: float) -> int | None:
     """Least training-set size whose run ends at or below ``threshold``; ``None`` if none does.
 
     ``n_trains`` and ``final_metrics`` pair each run of one (cell, seed) across a grid of
     training-set sizes; they need not be sorted.
     """
-    reached = [n for n, metric in zip(n_trains, final_metrics, strict=True) if np.isfinite(metric) and metric <= threshold]
+    reached = [
+        n for n, metric in zip(n_trains, final_metrics, strict=True) if np.isfinite(metric) and metric <= threshold
+    ]
     return min(reached) if reached else None
 
 

@@ -74,9 +74,7 @@ class Registry:
         if not isinstance(data, dict):
             raise ConfigError(f"{self.kind}: expected a table like [{self.kind}] — fix: add name = ...")
         if "name" not in data:
-            raise ConfigError(
-                f"{self.kind}.name: missing — fix: add name = one of {', '.join(self.names())}"
-            )
+            raise ConfigError(f"{self.kind}.name: missing — fix: add name = one of {', '.join(self.names())}")
         entry = self.get(data["name"])
         try:
             return entry.config_class.model_validate(data)

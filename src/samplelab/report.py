@@ -15,10 +15,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from samplelab.analysis import StudyRuns, cell_of, cell_rows  # noqa: E402
+from samplelab.analysis import StudyRuns, cell_of, cell_rows, cell_sort_key
 
 
 def _label(keys: list[str], cell: tuple) -> str:
@@ -34,16 +35,19 @@ def _cells(runs: StudyRuns) -> dict[tuple, list]:
 
 def plot_metric_vs_train_size(runs: StudyRuns, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for cell, records in sorted(_cells(runs).items(), key=lambda kv: str(kv[0])):
+    for cell, records in sorted(_cells(runs).items(), key=lambda kv: cell_sort_key(kv[0])):
         sizes = sorted({r.n_train for r in records})
         finals = [[r.final_metric for r in records if r.n_train == n] for n in sizes]
         median = [np.nanmedian(f) for f in finals]
         line = ax.plot(sizes, median, marker="o", label=_label(runs.cell_keys, cell))[0]
-        ax.fill_between(sizes, [np.nanmin(f) for f in finals], [np.nanmax(f) for f in finals], alpha=0.15, color=line.get_color())
+        ax.fill_between(
+            sizes, [np.nanmin(f) for f in finals], [np.nanmax(f) for f in finals], alpha=0.15, color=line.get_color()
+        )
     threshold = next(iter(runs.thresholds.values()))
     ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:.3g}")
-    ax.set(xscale="log", yscale="log", xlabel="training-set size n (examples)", ylabel="final test metric")
+    ax.set(yscale="log", xlabel="training-set size n (examples)", ylabel="final test metric")
     ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.set_title(f"{runs.study.name}: test metric vs data (median, band = min–max over seeds)")
     ax.legend(fontsize=8)
     return _save(fig, path)
@@ -51,7 +55,7 @@ def plot_metric_vs_train_size(runs: StudyRuns, path: Path) -> Path:
 
 def plot_learning_curves(runs: StudyRuns, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for cell, records in sorted(_cells(runs).items(), key=lambda kv: str(kv[0])):
+    for cell, records in sorted(_cells(runs).items(), key=lambda kv: cell_sort_key(kv[0])):
         curves = np.stack([r.test_metric for r in records])
         ax.plot(records[0].samples_seen[1:], np.nanmedian(curves, axis=0)[1:], label=_label(runs.cell_keys, cell))
     threshold = next(iter(runs.thresholds.values()))
@@ -73,22 +77,39 @@ def plot_data_to_threshold(runs: StudyRuns, path: Path) -> Path | None:
     reached = [v for row in rows for v in row["per_seed"].values() if v is not None]
     ceiling = (max(reached) if reached else 1) * 2
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    any_missed = False
     for row in rows:
         values = list(row["per_seed"].values())
-        hit = [v for v in values if v is not None]
-        ax.scatter([row[x_key]] * len(hit), hit, color="C0", alpha=0.6, s=18)
-        missed = len(values) - len(hit)
+        # Seeds spread slightly sideways (×1.00–1.06) so that equal values stay visible.
+        spread = row[x_key] * (1 + 0.06 * np.linspace(-0.5, 0.5, len(values)))
+        hit = [(x, v) for x, v in zip(spread, values, strict=True) if v is not None]
+        ax.scatter([x for x, _ in hit], [v for _, v in hit], color="C0", alpha=0.6, s=18)
+        missed = [x for x, v in zip(spread, values, strict=True) if v is None]
         if missed:
-            ax.scatter([row[x_key]] * missed, [ceiling] * missed, marker="^", facecolors="none", edgecolors="C3", s=30)
+            any_missed = True
+            ax.scatter(missed, [ceiling] * len(missed), marker="^", facecolors="none", edgecolors="C3", s=30)
     with_median = [row for row in rows if row["median"] is not None]
-    ax.plot([row[x_key] for row in with_median], [row["median"] for row in with_median], color="C0", marker="o", label="median over seeds")
+    ax.plot(
+        [row[x_key] for row in with_median],
+        [row["median"] for row in with_median],
+        color="C0",
+        marker="o",
+        label="median over seeds",
+    )
     if x_key == "task.set_size" and runs.regime == "fixed":
         xs = np.array([row[x_key] for row in rows], dtype=float)
         ax.plot(xs, 4 * xs, "k:", lw=1, label="4·N (seed 000)")
         ax.plot(xs, 8 * xs, "k--", lw=1, label="8·N (seed 000)")
-    ax.scatter([], [], marker="^", facecolors="none", edgecolors="C3", label="not reached (censored)")
+    if any_missed:
+        ax.scatter(
+            [], [], marker="^", facecolors="none", edgecolors="C3", label="not reached (censored, drawn at 2× max)"
+        )
     measure = "training-set size to threshold" if runs.regime == "fixed" else "samples to threshold"
     ax.set(xscale="log", yscale="log", xlabel=x_key, ylabel=measure)
+    ax.set_xticks([row[x_key] for row in rows])
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(NullFormatter())
     ax.set_title(f"{runs.study.name}: {measure}")
     ax.legend(fontsize=8)
     return _save(fig, path)

@@ -125,11 +125,11 @@ def run_study(
         size = ensemble_size(members, plan)
         padded = members + [members[-1]] * (size - len(members))
         config = members[0].config
-        every = config.training.eval_every
+        model_steps_per_eval = len(members) * config.training.eval_every
 
-        def on_chunk(_: int, real=len(members), every=every) -> None:
+        def on_chunk(_: int, model_steps: int = model_steps_per_eval) -> None:
             if progress.on_eval:
-                progress.on_eval(real * every)
+                progress.on_eval(model_steps)
 
         start = time.perf_counter()
         result = train_ensemble(

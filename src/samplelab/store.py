@@ -151,7 +151,9 @@ class ResultStore:
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            found.update(row[0] for row in self._db.execute(f"SELECT run_key FROM runs WHERE run_key IN ({marks})", chunk))
+            found.update(
+                row[0] for row in self._db.execute(f"SELECT run_key FROM runs WHERE run_key IN ({marks})", chunk)
+            )
         return found
 
     def write_runs(self, records: Iterable[RunRecord]) -> None:

@@ -99,7 +99,7 @@ def _check_grid(grid: dict[str, list[GridValue]]) -> None:
         if section not in RUN_SECTIONS or not field or "." in field:
             raise ConfigError(
                 f'grid."{dotted}": not a field path — fix: use "<section>.<field>" with section one of '
-                f"{', '.join(RUN_SECTIONS)}, e.g. \"task.set_size\""
+                f'{", ".join(RUN_SECTIONS)}, e.g. "task.set_size"'
             )
         if not values:
             raise ConfigError(f'grid."{dotted}": empty list — fix: give at least one value or remove the key')

@@ -146,7 +146,9 @@ def _compiled_trainer(
 
         def one_step(carry, step):
             params, opt_states = carry
-            params, opt_states, losses = step_all(params, opt_states, lrs, n_trains, run_states, pool_keys, step_keys, step)
+            params, opt_states, losses = step_all(
+                params, opt_states, lrs, n_trains, run_states, pool_keys, step_keys, step
+            )
             return (params, opt_states), losses
 
         def one_chunk(carry, chunk_index):
@@ -156,9 +158,7 @@ def _compiled_trainer(
             return carry, (metrics, jnp.mean(losses, axis=0))
 
         initial = eval_all(params, run_states, test_keys)
-        (params, _), (metrics, losses) = jax.lax.scan(
-            one_chunk, (params, opt_states), jnp.arange(training.n_evals)
-        )
+        (params, _), (metrics, losses) = jax.lax.scan(one_chunk, (params, opt_states), jnp.arange(training.n_evals))
         return params, jnp.concatenate([initial[:, None], metrics.T], axis=1), losses.T
 
     return jax.jit(train)
@@ -197,9 +197,7 @@ def train_ensemble(
     seed_keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, dtype=jnp.uint32))
     _progress_hook = progress
     try:
-        params, metrics, losses = trainer(
-            seed_keys, jnp.asarray(lrs, jnp.float32), jnp.asarray(n_trains, jnp.int32)
-        )
+        params, metrics, losses = trainer(seed_keys, jnp.asarray(lrs, jnp.float32), jnp.asarray(n_trains, jnp.int32))
         metrics, losses = np.asarray(metrics, np.float64), np.asarray(losses, np.float64)
         jax.effects_barrier()
     finally:

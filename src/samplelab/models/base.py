@@ -16,9 +16,7 @@ class ModelConfig(StrictConfig):
     name: str
 
 
-def build_model(
-    config: ModelConfig, key: jax.Array, *, input_shape: tuple[int, int], output_dim: int
-) -> eqx.Module:
+def build_model(config: ModelConfig, key: jax.Array, *, input_shape: tuple[int, int], output_dim: int) -> eqx.Module:
     """Instantiate the registered model for ``config`` with weights drawn from ``key``.
 
     The module is called on one example: ``model(x)`` with ``x`` of shape ``input_shape``

@@ -123,6 +123,6 @@ class Transformer(eqx.Module):
         return _per_token(self.unembed, _per_token(self.final_norm, h))
 
 
-MODELS.register(
-    "transformer", TransformerConfig, "pre-LN softmax transformer: layers, heads, d_model, mlp_width"
-)(Transformer)
+MODELS.register("transformer", TransformerConfig, "pre-LN softmax transformer: layers, heads, d_model, mlp_width")(
+    Transformer
+)

@@ -92,6 +92,10 @@ class Setfind2:
     metric = loss
 
 
-@TASKS.register("setfind2", Setfind2Config, "one-of-N retrieval: copy the content of a fixed cursor token to the query (seed 000, Fig. 2-3)")
+@TASKS.register(
+    "setfind2",
+    Setfind2Config,
+    "one-of-N retrieval: copy the content of a fixed cursor token to the query (seed 000, Fig. 2-3)",
+)
 def build(config: Setfind2Config) -> Setfind2:
     return Setfind2(config)
