@@ -88,7 +88,8 @@ def main() -> None:
 
     rows = []
     for d_model in args.d_model:
-        row = {"d_model": d_model, "models": args.models, "steps": args.steps, **bench_jax(args, d_model)}
+        row = {"d_model": d_model, "batch_size": args.batch_size, "models": args.models, "steps": args.steps}
+        row.update(bench_jax(args, d_model))
         torch = bench_torch(args, d_model)
         if torch is not None:
             row["torch_seconds"] = torch["seconds"]
@@ -104,7 +105,7 @@ def main() -> None:
             row["ensemble_vs_torch"] = row["torch_seconds"] / row["ensemble_seconds"]
         rows.append(row)
         print(
-            f"d_model={d_model:>3}  E={args.models} steps={args.steps}  models/s: "
+            f"d_model={d_model:>3}  batch={args.batch_size} E={args.models} steps={args.steps}  models/s: "
             + "  ".join(f"{k}={v:.3f}" for k, v in per_second.items())
             + f"  | ensemble ×{row['ensemble_vs_one_by_one']:.1f} vs one-by-one"
             + (f", ×{row['ensemble_vs_torch']:.1f} vs torch eager" if torch is not None else ""),

@@ -100,3 +100,21 @@ def test_sigkill_mid_sweep_then_resume(tiny_study, tmp_path):
         assert store.count_runs() == 8
         keys = [r.run_key for r in store.study_runs("tiny", "default")]
         assert len(keys) == len(set(keys)) == 8
+
+
+def test_ctrl_c_stops_promptly_and_says_how_to_resume(tiny_study, tmp_path):
+    """SIGINT while XLA is busy: exit 130 at once, a resume hint, only whole ensembles stored."""
+    slow = tmp_path / "slow.toml"
+    slow.write_text(tiny_study.read_text().replace("steps = 20", "steps = 200000"))
+    store_path = tmp_path / "interrupted.sqlite"
+    command = [sys.executable, "-m", "samplelab.cli", "run", str(slow), "--store", str(store_path)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)  # start-up, compile, then deep inside the first ensemble
+    process.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert time.monotonic() - sent < 10
+    assert "run the same command again to resume" in err and "Traceback" not in err
+    with ResultStore(store_path) as store:
+        assert store.count_runs() % 4 == 0  # ensembles of 4 runs, whole or nothing

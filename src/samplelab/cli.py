@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -184,7 +185,10 @@ def results(
 ) -> None:
     """Show the stored runs of a study (``—`` in samples_to_threshold: not reached)."""
     rows = _rows_for(study_file, profile, store, cells, threshold_relative)
-    _print_rows(rows, fmt, f"{study_file} [{profile or 'default'}]", hide=("measure", "run_key", "baseline"))
+    title = f"{study_file} [{profile or 'default'}]"
+    if cells and rows:
+        title += f": {rows[0]['measure'].replace('_', ' ')} per seed"
+    _print_rows(rows, fmt, title, hide=("measure", "run_key", "baseline"))
 
 
 @app.command()
@@ -250,5 +254,19 @@ def main(argv: list[str] | None = None) -> int:
     return result if isinstance(result, int) else 0
 
 
+def entry() -> None:
+    """The console script: exit with :func:`main`'s code.
+
+    After Ctrl-C an abandoned XLA computation may still be running in a worker thread;
+    ``os._exit`` ends the process without waiting for it (the store is transactional).
+    """
+    code = main()
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -16,6 +16,7 @@ distinct streams, so train and test draws never coincide, and a member with a la
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -164,6 +165,30 @@ def _compiled_trainer(
     return jax.jit(train)
 
 
+def _run_interruptibly(function: Callable, *args: object) -> object:
+    """Run ``function(*args)`` to completion in a worker thread; Ctrl-C stays responsive.
+
+    While XLA runs, the main thread would sit in C++ where Python cannot deliver
+    KeyboardInterrupt until the whole ensemble has finished; here it waits in short joins.
+    An interrupted computation is abandoned (the thread is a daemon), never stored.
+    """
+    outcome: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = jax.block_until_ready(function(*args))
+        except BaseException as error:  # handed to the main thread below
+            outcome["error"] = error
+
+    worker = threading.Thread(target=target, name="samplelab-ensemble", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def train_ensemble(
     config: RunConfig,
     seeds: np.ndarray | list[int],
@@ -197,7 +222,9 @@ def train_ensemble(
     seed_keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, dtype=jnp.uint32))
     _progress_hook = progress
     try:
-        params, metrics, losses = trainer(seed_keys, jnp.asarray(lrs, jnp.float32), jnp.asarray(n_trains, jnp.int32))
+        params, metrics, losses = _run_interruptibly(
+            trainer, seed_keys, jnp.asarray(lrs, jnp.float32), jnp.asarray(n_trains, jnp.int32)
+        )
         metrics, losses = np.asarray(metrics, np.float64), np.asarray(losses, np.float64)
         jax.effects_barrier()
     finally:
