@@ -58,8 +58,10 @@ def test_one_compile_shape_per_group(tiny_study):
     study = load_study(tiny_study)
     plan = plan_ensembles(study.runs, max_ensemble=3)
     # Two set sizes → two shapes, each of 4 runs (2 seeds × 2 n_train) split into 2 + 2.
-    assert [len(e) for e in plan] == [2, 2, 2, 2]
-    assert all(len({r.config.task.set_size for r in e}) == 1 for e in plan)
+    assert [(len(e.members), e.size) for e in plan] == [(2, 2), (2, 2), (2, 2), (2, 2)]
+    assert all(len({r.config.task.set_size for r in e.members}) == 1 for e in plan)
+    uneven = plan_ensembles(study.runs[:3], max_ensemble=2)  # one shape, 3 runs → 2 + 1 padded to 2
+    assert [(len(e.members), e.size, len(e.padded())) for e in uneven] == [(2, 2, 2), (1, 2, 2)]
 
 
 def test_sigkill_mid_sweep_then_resume(tiny_study, tmp_path):

@@ -133,16 +133,14 @@ def run(
     )
 
 
-def _rows_for(
-    study_file: Path, profile: str | None, store: Path, cells: bool, threshold_relative: float | None
-) -> list[dict]:
-    from samplelab.analysis import cell_rows, load_study_runs, run_rows
+def _load_runs(study_file: Path, profile: str | None, store: Path, threshold_relative: float | None):
+    """The study's stored runs (a :class:`samplelab.analysis.StudyRuns`)."""
+    from samplelab.analysis import load_study_runs
     from samplelab.study import load_study
 
     study = load_study(study_file, profile)
     with _open_store(store, must_exist=True) as results:
-        runs = load_study_runs(study, results, threshold_relative)
-    return cell_rows(runs) if cells else run_rows(runs)
+        return load_study_runs(study, results, threshold_relative)
 
 
 def _print_rows(rows: list[dict], fmt: Format, title: str, hide: tuple[str, ...] = ()) -> None:
@@ -184,7 +182,10 @@ def results(
     threshold_relative: float | None = ThresholdOpt,
 ) -> None:
     """Show the stored runs of a study (``—`` in samples_to_threshold: not reached)."""
-    rows = _rows_for(study_file, profile, store, cells, threshold_relative)
+    from samplelab.analysis import cell_rows, run_rows
+
+    runs = _load_runs(study_file, profile, store, threshold_relative)
+    rows = cell_rows(runs) if cells else run_rows(runs)
     title = f"{study_file} [{profile or 'default'}]"
     if cells and rows:
         title += f": {rows[0]['measure'].replace('_', ' ')} per seed"
@@ -200,13 +201,11 @@ def report(
     threshold_relative: float | None = ThresholdOpt,
 ) -> None:
     """Write the study's figures (PNG) and print its per-cell table."""
-    from samplelab.analysis import cell_rows, load_study_runs
+    from samplelab.analysis import cell_rows
     from samplelab.report import write_figures
-    from samplelab.study import load_study
 
-    study = load_study(study_file, profile)
-    with _open_store(store, must_exist=True) as results:
-        runs = load_study_runs(study, results, threshold_relative)
+    runs = _load_runs(study_file, profile, store, threshold_relative)
+    study = runs.study
     if not runs.records:
         raise ConfigError(
             f"{study_file}: no stored runs for profile {study.profile!r} — fix: run `samplelab run` first"

@@ -37,8 +37,20 @@ def enable_compilation_cache(path: str | Path | None = None) -> Path:
     return cache
 
 
-def plan_ensembles(runs: list[RunSpec], max_ensemble: int = DEFAULT_MAX_ENSEMBLE) -> list[list[RunSpec]]:
-    """Group runs by compiled shape into equal-size ensembles (the last one may be short).
+@dataclass(frozen=True)
+class Ensemble:
+    """Runs trained as one program; ``size`` ≥ ``len(members)`` is the compiled size."""
+
+    members: list[RunSpec]
+    size: int
+
+    def padded(self) -> list[RunSpec]:
+        """Members, the last one repeated up to ``size`` (its duplicates are discarded)."""
+        return self.members + [self.members[-1]] * (self.size - len(self.members))
+
+
+def plan_ensembles(runs: list[RunSpec], max_ensemble: int = DEFAULT_MAX_ENSEMBLE) -> list[Ensemble]:
+    """Group runs by compiled shape into ensembles of one size per shape (the last padded).
 
     Groups keep the order in which their first run appears in ``runs``.
     """
@@ -49,18 +61,13 @@ def plan_ensembles(runs: list[RunSpec], max_ensemble: int = DEFAULT_MAX_ENSEMBLE
     for members in groups.values():
         count = math.ceil(len(members) / max_ensemble)
         size = math.ceil(len(members) / count)
-        ensembles.extend(members[i : i + size] for i in range(0, len(members), size))
+        ensembles.extend(Ensemble(members[i : i + size], size) for i in range(0, len(members), size))
     return ensembles
-
-
-def ensemble_size(ensemble: list[RunSpec], plan: list[list[RunSpec]]) -> int:
-    """The padded size of ``ensemble``: the largest ensemble of its shape in ``plan``."""
-    key = shape_key(ensemble[0].config)
-    return max(len(e) for e in plan if shape_key(e[0].config) == key)
 
 
 def records_from_result(members: list[RunSpec], result: EnsembleResult, wall_seconds: float) -> list[RunRecord]:
     """One :class:`RunRecord` per real (unpadded) member of a trained ensemble."""
+    baseline = build_task(members[0].config.task).baseline  # one task per ensemble
     records = []
     for index, spec in enumerate(members):
         config = spec.config
@@ -73,7 +80,7 @@ def records_from_result(members: list[RunSpec], result: EnsembleResult, wall_sec
                 seed=spec.seed,
                 n_train=config.training.n_train,
                 lr=config.optimizer.lr,
-                baseline=build_task(config.task).baseline,
+                baseline=baseline,
                 samples_per_step=result.samples_per_step,
                 eval_steps=result.eval_steps,
                 test_metric=result.test_metric[index],
@@ -121,9 +128,8 @@ def run_study(
     plan = plan_ensembles(pending, max_ensemble)
     if progress.on_plan:
         progress.on_plan(len(pending), len(plan), sum(s.config.training.steps for s in pending))
-    for members in plan:
-        size = ensemble_size(members, plan)
-        padded = members + [members[-1]] * (size - len(members))
+    for ensemble in plan:
+        members, padded = ensemble.members, ensemble.padded()
         config = members[0].config
         model_steps_per_eval = len(members) * config.training.eval_every
 
