@@ -39,6 +39,7 @@ REJECTED = [
     (BASE + '[grid]\n"model.layerz" = [1, 2]\n', "model.layerz", "unknown key"),
     ("seeds = 0\n" + BASE, "seeds", "no seeds"),
     ("seeds = [1, 1]\n" + BASE, "seeds", "repeated seeds"),
+    ("seeds = [-1]\n" + BASE, "seeds", "outside"),
     (BASE + "[surprise]\nx = 1\n", "surprise", "unknown key"),
     (BASE.replace('name = "bad"', 'name = "has space"'), "name", "pattern"),
     ("name = 'x'\n[task\n", "invalid TOML", "fix"),

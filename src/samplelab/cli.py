@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -75,6 +76,23 @@ def models() -> None:
         console.print(f"[bold]{entry.name}[/bold]  {escape(entry.description)}")
 
 
+INTERRUPTED = "interrupted: finished runs are stored; run the same command again to resume"
+
+
+def _exit_on_interrupt(signum: int, frame: object) -> None:
+    """Ctrl-C during a sweep: end the process now, like ``kill -9`` but with a message.
+
+    The store is transactional, so an ensemble being written is either kept whole or
+    rolled back; an XLA computation in flight is simply abandoned. Exiting here, rather
+    than unwinding, cannot wait on locks held by the progress bar or the XLA callback thread.
+    """
+    if console.is_terminal:
+        console.file.write("\x1b[?25h\n")  # the progress bar hides the cursor
+    console.file.flush()
+    print(INTERRUPTED, file=sys.stderr, flush=True)
+    os._exit(130)
+
+
 @app.command()
 def run(
     study_file: Path = StudyArg,
@@ -101,31 +119,35 @@ def run(
             )
             return
         enable_compilation_cache()
-        columns = (
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[runs]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=console, transient=False) as bar:
-            state = {"done": 0, "total": 0, "task": None}
-
-            def on_plan(pending: int, ensembles: int, model_steps: int) -> None:
-                state["total"] = pending
-                state["task"] = bar.add_task(study.name, total=max(model_steps, 1), runs=f"0/{pending} runs")
-
-            def on_eval(model_steps: int) -> None:
-                bar.advance(state["task"], model_steps)
-
-            def on_ensemble(runs: int) -> None:
-                state["done"] += runs
-                bar.update(state["task"], runs=f"{state['done']}/{state['total']} runs")
-
-            trained = run_study(
-                study, results, max_ensemble=max_ensemble, progress=RunProgress(on_plan, on_eval, on_ensemble)
+        previous_handler = signal.signal(signal.SIGINT, _exit_on_interrupt)
+        try:
+            columns = (
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[runs]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
             )
+            with Progress(*columns, console=console, transient=False) as bar:
+                state = {"done": 0, "total": 0, "task": None}
+
+                def on_plan(pending: int, ensembles: int, model_steps: int) -> None:
+                    state["total"] = pending
+                    state["task"] = bar.add_task(study.name, total=max(model_steps, 1), runs=f"0/{pending} runs")
+
+                def on_eval(model_steps: int) -> None:
+                    bar.advance(state["task"], model_steps)
+
+                def on_ensemble(runs: int) -> None:
+                    state["done"] += runs
+                    bar.update(state["task"], runs=f"{state['done']}/{state['total']} runs")
+
+                trained = run_study(
+                    study, results, max_ensemble=max_ensemble, progress=RunProgress(on_plan, on_eval, on_ensemble)
+                )
+        finally:
+            signal.signal(signal.SIGINT, previous_handler)
         stored = len(results.finished_keys(s.key for s in study.runs))
     console.print(
         f"trained {trained} runs; {stored}/{len(study.runs)} of {study.name} [{study.profile}] stored in {store}",
@@ -249,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, typer.Abort):
         result = 130
     if result == 130:
-        print("interrupted: finished runs are stored; run the same command again to resume", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
     return result if isinstance(result, int) else 0
 
 

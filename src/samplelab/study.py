@@ -141,6 +141,8 @@ def expand_study(study: StudyFile, profile: str, source: str) -> Study:
     seeds = study.seed_list()
     if not seeds:
         raise ConfigError("seeds: no seeds — fix: set seeds = 3 or a non-empty list")
+    if any(not 0 <= seed < 2**32 for seed in seeds):
+        raise ConfigError(f"seeds: {seeds} has a seed outside 0…2³²−1 — fix: use seeds in [0, 4294967295]")
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds: repeated seeds {seeds} — fix: list each seed once")
     base = {section: getattr(study, section) for section in RUN_SECTIONS}
