@@ -165,6 +165,11 @@ def _load_runs(study_file: Path, profile: str | None, store: Path, threshold_rel
         return load_study_runs(study, results, threshold_relative)
 
 
+def _measure_of(cell_rows: list[dict]) -> str:
+    """Title words for per-cell rows, e.g. "train size to threshold per seed"."""
+    return f"{cell_rows[0]['measure'].replace('_', ' ')} per seed"
+
+
 def _print_rows(rows: list[dict], fmt: Format, title: str, hide: tuple[str, ...] = ()) -> None:
     if fmt is Format.json:
         print(json.dumps(rows, indent=1, default=str))
@@ -210,7 +215,7 @@ def results(
     rows = cell_rows(runs) if cells else run_rows(runs)
     title = f"{study_file} [{profile or 'default'}]"
     if cells and rows:
-        title += f": {rows[0]['measure'].replace('_', ' ')} per seed"
+        title += f": {_measure_of(rows)}"
     _print_rows(rows, fmt, title, hide=("measure", "run_key", "baseline"))
 
 
@@ -233,8 +238,7 @@ def report(
             f"{study_file}: no stored runs for profile {study.profile!r} — fix: run `samplelab run` first"
         )
     rows = cell_rows(runs)
-    measure = rows[0]["measure"].replace("_", " ")
-    _print_rows(rows, Format.table, f"{study.name} [{study.profile}]: {measure} per seed", hide=("measure",))
+    _print_rows(rows, Format.table, f"{study.name} [{study.profile}]: {_measure_of(rows)}", hide=("measure",))
     for path in write_figures(runs, out):
         console.print(f"wrote {path}", markup=False)
 
@@ -275,19 +279,5 @@ def main(argv: list[str] | None = None) -> int:
     return result if isinstance(result, int) else 0
 
 
-def entry() -> None:
-    """The console script: exit with :func:`main`'s code.
-
-    After Ctrl-C an abandoned XLA computation may still be running in a worker thread;
-    ``os._exit`` ends the process without waiting for it (the store is transactional).
-    """
-    code = main()
-    if code == 130:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
-
-
 if __name__ == "__main__":
-    entry()
+    sys.exit(main())
