@@ -24,7 +24,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 run: install
 	$(VENV)/bin/samplelab run $(MAIN_STUDY) --profile $(PROFILE) --store $(STORE)
+	$(VENV)/bin/samplelab refine $(MAIN_STUDY) --profile $(PROFILE) --store $(STORE) --max-rounds 2
 	$(VENV)/bin/samplelab report $(MAIN_STUDY) --profile $(PROFILE) --store $(STORE) --out reports/setfind2_setsize
+	$(VENV)/bin/samplelab analyze $(MAIN_STUDY) --profile $(PROFILE) --store $(STORE) --json > reports/setfind2_setsize/analysis.json
+	$(VENV)/bin/samplelab analyze $(MAIN_STUDY) --profile $(PROFILE) --store $(STORE)
 
 test: install
 	$(PY) -m pytest -q

@@ -23,6 +23,8 @@ d_model = 16
 heads = 2
 """
 
+FIT = '[[analysis.fits]]\nx = "task.set_size"\ny = "km_median"\n'
+
 REJECTED = [
     (BASE + "[training]\nstepz = 10\n", "training.stepz", "unknown key"),
     (BASE + "[training]\nsteps = 'many'\n", "training.steps", "whole number"),
@@ -43,6 +45,34 @@ REJECTED = [
     (BASE + "[surprise]\nx = 1\n", "surprise", "unknown key"),
     (BASE.replace('name = "bad"', 'name = "has space"'), "name", "pattern"),
     ("name = 'x'\n[task\n", "invalid TOML", "fix"),
+    (BASE + '[grid]\n"task.set_size" = [4, 8]\n' + FIT + 'law = "exponential"\n', "analysis.fits.0.law", "power"),
+    (
+        BASE + '[grid]\n"task.set_size" = [4, 8]\n' + FIT + "bounds = [2, 1]\n",
+        "analysis.fits.0.bounds",
+        "not increasing",
+    ),
+    (
+        BASE + '[grid]\n"task.set_size" = [4, 8]\n' + FIT + 'theory = { exponent = "2*b" }\n',
+        "analysis.fits.0.theory",
+        "variables",
+    ),
+    (
+        BASE + '[grid]\n"task.set_size" = [4, 8]\n' + FIT + 'theory = { exponent = "import os" }\n',
+        "analysis.fits.0.theory",
+        "arithmetic",
+    ),
+    (
+        BASE + '[grid]\n"task.set_size" = [4, 8]\n' + FIT.replace("task.set_size", "model.heads"),
+        "analysis.fits[0].x",
+        "not a grid key",
+    ),
+    (
+        BASE + '[grid]\n"task.set_size" = [4, 8]\n' + FIT.replace("km_median", "n_star"),
+        "analysis.fits[0].y",
+        "fixed regime",
+    ),
+    (BASE + "[analysis]\ndelta = 1.5\n", "analysis.delta", "less than 1"),
+    (BASE + "[analysis]\nquantiles = [0.5, 2]\n", "analysis.quantiles", "(0, 1)"),
 ]
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from samplelab.analysis_config import N_TRAIN
 from samplelab.measure import median_with_censoring, samples_to_threshold, train_size_to_threshold
 from samplelab.store import ResultStore, RunRecord
-from samplelab.study import Study
+from samplelab.study import RunSpec, Study, with_n_train
 
-N_TRAIN = "training.n_train"
+REFINEMENT_KEY = "refinement_round"  # in a stored grid point: added by n* refinement in that round
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,9 @@ def load_study_runs(study: Study, store: ResultStore, threshold_relative: float 
     Thresholds come from the study's measurement config, unless ``threshold_relative``
     (a fraction of each run's baseline) overrides it — no retraining is ever needed.
     """
-    specs = {spec.key: spec for spec in study.runs}
-    records = [r for r in store.study_runs(study.name, study.profile) if r.run_key in specs]
+    stored = store.study_runs(study.name, study.profile)
+    specs = {spec.key: spec for spec in study.runs} | refinement_specs(study, stored)
+    records = [r for r in stored if r.run_key in specs]
     measurement = {key: spec.config.measurement for key, spec in specs.items()}
     if threshold_relative is not None:
         measurement = {
@@ -50,6 +52,34 @@ def load_study_runs(study: Study, store: ResultStore, threshold_relative: float 
         }
     thresholds = {r.run_key: measurement[r.run_key].threshold_for(r.baseline) for r in records}
     return StudyRuns(study, records, thresholds)
+
+
+def refinement_specs(study: Study, stored: list[RunRecord]) -> dict[str, RunSpec]:
+    """Stored runs that n* refinement added between grid sizes, if they still match the study.
+
+    Such a run is its grid run with another ``n_train``; it is accepted only if re-deriving
+    its key from the study's current config gives the stored key (so editing the study
+    file drops stale refinements exactly as it drops stale grid runs).
+    """
+    if N_TRAIN not in study.grid:
+        return {}
+    grid_keys = {spec.key for spec in study.runs}
+    by_cell_seed = {(cell_point(spec.point), spec.seed): spec for spec in study.runs}
+    accepted = {}
+    for record in stored:
+        base = by_cell_seed.get((cell_point(record.point), record.seed))
+        refined = REFINEMENT_KEY in record.point
+        if not refined or record.run_key in grid_keys or base is None or record.n_train is None:
+            continue
+        candidate = with_n_train(base, record.n_train)
+        if candidate.key == record.run_key:
+            accepted[candidate.key] = candidate
+    return accepted
+
+
+def cell_point(point: dict) -> tuple:
+    """Hashable grid point without the training-set size (and refinement tag)."""
+    return tuple(sorted((k, v) for k, v in point.items() if k not in (N_TRAIN, REFINEMENT_KEY)))
 
 
 def run_rows(runs: StudyRuns) -> list[dict]:

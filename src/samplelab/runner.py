@@ -122,9 +122,19 @@ def run_study(
     progress: RunProgress | None = None,
 ) -> int:
     """Train every pending run of ``study`` into ``store``; returns the number trained."""
-    progress = progress or RunProgress()
     store.register_study(study.name, study.profile, [(spec.key, spec.point) for spec in study.runs])
-    pending = pending_runs(study, store)
+    return train_runs(pending_runs(study, store), store, max_ensemble=max_ensemble, progress=progress)
+
+
+def train_runs(
+    pending: list[RunSpec],
+    store: ResultStore,
+    *,
+    max_ensemble: int = DEFAULT_MAX_ENSEMBLE,
+    progress: RunProgress | None = None,
+) -> int:
+    """Train ``pending`` runs (none of them stored yet) in ensembles and store each ensemble."""
+    progress = progress or RunProgress()
     plan = plan_ensembles(pending, max_ensemble)
     if progress.on_plan:
         progress.on_plan(len(pending), len(plan), sum(s.config.training.steps for s in pending))

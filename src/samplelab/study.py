@@ -9,6 +9,7 @@ A study is a TOML file::
     [optimizer] / [training] / [measurement]   (optional)
     [grid]      "task.set_size" = [8, 16, 32]  # cartesian product over every key
     [profiles.quick.training]  steps = 500     # partial overrides, deep-merged
+    [analysis]  fits, theory, δ …              # see samplelab.analysis_config
 
 :func:`expand_study` turns it into one :class:`RunSpec` per grid point and seed.
 """
@@ -16,6 +17,7 @@ A study is a TOML file::
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import tomllib
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
+from samplelab.analysis_config import N_TRAIN, AnalysisConfig, check_fits
 from samplelab.config import RUN_SECTIONS, RunConfig, resolve_run_config, run_key
 from samplelab.errors import ConfigError, config_error_from_validation
 from samplelab.registry import StrictConfig
@@ -43,6 +46,7 @@ class StudyFile(StrictConfig):
     training: dict[str, Any] = {}
     measurement: dict[str, Any] = {}
     grid: dict[str, list[GridValue]] = {}
+    analysis: AnalysisConfig = AnalysisConfig()
     profiles: dict[str, dict[str, Any]] = {}
 
     def seed_list(self) -> list[int]:
@@ -69,6 +73,14 @@ class Study:
     grid: dict[str, list[GridValue]]
     runs: list[RunSpec]
     source: str
+    analysis: AnalysisConfig = dataclasses.field(default_factory=AnalysisConfig)
+
+
+def with_n_train(spec: RunSpec, n_train: int) -> RunSpec:
+    """The same run at another training-set size (n* refinement adds these between grid points)."""
+    training = spec.config.training.model_copy(update={"n_train": int(n_train)})
+    config = spec.config.model_copy(update={"training": training})
+    return RunSpec(config, spec.seed, run_key(config, spec.seed), {**spec.point, N_TRAIN: int(n_train)})
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -156,4 +168,5 @@ def expand_study(study: StudyFile, profile: str, source: str) -> Study:
             where = ", ".join(f"{k}={v!r}" for k, v in point.items())
             raise ConfigError(f"{err} (at grid point {where})" if point else str(err)) from None
         runs.extend(RunSpec(config, seed, run_key(config, seed), point) for seed in seeds)
-    return Study(study.name, profile, study.description, dict(study.grid), runs, source)
+    check_fits(study.analysis, keys, runs[0].config.training.regime)
+    return Study(study.name, profile, study.description, dict(study.grid), runs, source, study.analysis)

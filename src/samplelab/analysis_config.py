@@ -1,0 +1,117 @@
+"""The ``[analysis]`` section of a study file: statistics settings, fits and theory.
+
+Example (``studies/setfind2_setsize.toml``)::
+
+    [analysis]
+    delta = 0.1                  # n*(ε, δ): P(test error ≤ ε) ≥ 1 − δ; ε is the study's threshold
+    [[analysis.fits]]
+    x = "task.set_size"          # a grid key
+    y = "n_star"                 # n_star | km_median | final_metric
+    law = "power"                # power (a·x^γ) | power_offset (a·x^−α + c) | broken_power
+    theory = { exponent = "1", label = "seed 000: 4N–8N examples" }
+
+Nothing here changes what is trained, so editing it never invalidates stored runs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from samplelab.errors import ConfigError
+from samplelab.registry import StrictConfig
+from samplelab.stats.theory import expression_names
+
+N_TRAIN = "training.n_train"
+
+
+class TheoryConfig(StrictConfig):
+    """A predicted value of the fitted exponent (γ, α or γ₂), as an expression."""
+
+    exponent: str = Field(description='arithmetic expression, e.g. "1" or "2*beta/(2*beta+d)"')
+    relation: Literal["equal", "above", "below"] = "equal"
+    variables: dict[str, str] = Field({}, description='name -> "section.field" of the series config')
+    label: str = ""
+
+    @field_validator("exponent", mode="before")
+    @classmethod
+    def _number_as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _names_bound(self) -> TheoryConfig:
+        try:
+            names = expression_names(self.exponent)
+        except ValueError as err:
+            raise ValueError(f"{err} — fix: write it with numbers, names, + - * / ** and parentheses") from None
+        unbound = sorted(names - set(self.variables))
+        if unbound:
+            raise ValueError(
+                f"exponent uses {', '.join(unbound)} but variables does not bind it — fix: add "
+                f'variables = {{{unbound[0]} = "task.<field>"}}'
+            )
+        return self
+
+
+class FitConfig(StrictConfig):
+    """One law fitted to y against a grid key x, separately per setting of the other keys."""
+
+    x: str = Field(description="a grid key, e.g. task.set_size or training.n_train")
+    y: Literal["n_star", "km_median", "final_metric"] = "n_star"
+    law: Literal["power", "power_offset", "broken_power"] = "power"
+    bounds: tuple[float, float] | None = Field(None, description="search range of the exponent")
+
+    theory: TheoryConfig | None = None
+
+    @field_validator("bounds")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not value[0] < value[1]:
+            raise ValueError(f"bounds {list(value)} are not increasing — fix: give [low, high] with low < high")
+        return value
+
+
+class AnalysisConfig(StrictConfig):
+    """Statistics settings of a study (all optional)."""
+
+    delta: float = Field(0.1, gt=0, lt=1, description="n*(ε, δ): allowed failure probability")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="two-sided level of every CI")
+    bootstrap: int = Field(1000, ge=100, le=100_000, description="bootstrap replicates")
+    n_star_method: Literal["isotonic", "logistic"] = "isotonic"
+    quantiles: list[float] = Field([0.25, 0.5, 0.75], description="Kaplan–Meier quantiles reported per cell")
+    fits: list[FitConfig] = []
+
+    @field_validator("quantiles")
+    @classmethod
+    def _probabilities(cls, value: list[float]) -> list[float]:
+        if any(not 0 < p < 1 for p in value):
+            raise ValueError(f"quantiles {value} must lie in (0, 1) — fix: e.g. [0.25, 0.5, 0.75]")
+        return value
+
+
+def check_fits(analysis: AnalysisConfig, grid_keys: list[str], regime: str) -> None:
+    """Check each fit against the study's grid and regime; raise a one-line ConfigError."""
+    for index, fit in enumerate(analysis.fits):
+        where = f"analysis.fits[{index}]"
+        if fit.x not in grid_keys:
+            keys = ", ".join(grid_keys) or "none (add a [grid])"
+            raise ConfigError(f'{where}.x: "{fit.x}" is not a grid key — fix: use one of {keys}')
+        if fit.y == "n_star" and (regime != "fixed" or N_TRAIN not in grid_keys):
+            raise ConfigError(
+                f'{where}.y: n_star needs the fixed regime and a "{N_TRAIN}" grid — fix: use y = "km_median" '
+                f'or set training.regime = "fixed" with a grid over {N_TRAIN}'
+            )
+        if fit.y in ("n_star", "km_median") and fit.x == N_TRAIN and regime == "fixed":
+            raise ConfigError(
+                f"{where}.x: {N_TRAIN} is what {fit.y} measures — fix: fit it against another grid key, "
+                'or use y = "final_metric" for a learning curve'
+            )
+        if fit.theory:
+            for name, path in fit.theory.variables.items():
+                section, _, field = path.partition(".")
+                if not field or section not in ("task", "model", "optimizer", "training"):
+                    raise ConfigError(
+                        f'{where}.theory.variables.{name}: "{path}" is not a config field — fix: use '
+                        '"<section>.<field>", e.g. "task.set_size"'
+                    )

@@ -1,0 +1,293 @@
+"""A study's stored runs → the numbers a paper prints: per cell KM quantiles and n*, per
+study the fitted laws with bootstrap CIs beside the theory.
+
+:func:`analyze_study` returns a JSON-ready dict (``samplelab analyze --json`` prints it);
+its schema, ``samplelab.analysis/1``, is documented in ``docs/analysis.md`` and only
+grows: fields are added, never renamed or removed, without a schema bump.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from samplelab import __version__
+from samplelab.analysis import StudyRuns, cell_of, cell_sort_key
+from samplelab.analysis_config import N_TRAIN, AnalysisConfig, FitConfig
+from samplelab.measure import samples_to_threshold, train_size_to_threshold
+from samplelab.stats.bootstrap import expanded_percentile_interval, resample_within_groups
+from samplelab.stats.nstar import NStar, n_star
+from samplelab.stats.powerlaw import EXPONENT, MIN_DISTINCT_X, fit_law, fit_law_batch, predict
+from samplelab.stats.survival import kaplan_meier
+from samplelab.stats.theory import agrees, evaluate_expression
+from samplelab.store import RunRecord
+
+SCHEMA = "samplelab.analysis/1"
+
+
+@dataclass
+class Cell:
+    """One grid point (``training.n_train`` removed) and its per-seed measurements."""
+
+    point: dict
+    config: dict  # resolved run config of its first run (for theory variables)
+    seeds: list[int]
+    needed: np.ndarray  # [S] data needed, or the budget it was censored at
+    reached: np.ndarray  # [S] bool
+    runs: int
+    diverged_runs: int
+    n_star: NStar | None = None
+
+
+def _seed_measure(records: list[RunRecord], threshold: float, regime: str) -> tuple[float, bool]:
+    """(data needed or censoring budget, reached?) for one seed's runs in a cell."""
+    if regime == "fixed":
+        needed = train_size_to_threshold([r.n_train for r in records], [r.final_metric for r in records], threshold)
+        return (float(needed), True) if needed is not None else (float(max(r.n_train for r in records)), False)
+    record = records[0]
+    needed = samples_to_threshold(record.samples_seen, record.test_metric, threshold)
+    return (float(needed), True) if needed is not None else (float(record.samples_seen[-1]), False)
+
+
+def _success_matrix(by_seed: dict[int, list[RunRecord]], thresholds: dict[str, float]) -> tuple[list[int], np.ndarray]:
+    """Sizes every seed was run at, and ``[S, M]`` whether each run ended at or below ε."""
+    sizes = sorted(set.intersection(*({r.n_train for r in rs} for rs in by_seed.values())))
+    success = np.zeros((len(by_seed), len(sizes)), dtype=bool)
+    for row, records in enumerate(by_seed.values()):
+        for record in records:
+            if record.n_train in sizes:
+                threshold = thresholds[record.run_key]
+                success[row, sizes.index(record.n_train)] = bool(record.final_metric <= threshold)
+    return sizes, success
+
+
+def collect_cells(runs: StudyRuns, analysis: AnalysisConfig, seed: int = 0) -> list[Cell]:
+    """Group a study's runs by cell and measure each seed (and n* in the fixed regime)."""
+    keys = runs.cell_keys
+    grouped: dict[tuple, dict[int, list[RunRecord]]] = {}
+    for record in runs.records:
+        grouped.setdefault(cell_of(record, keys), {}).setdefault(record.seed, []).append(record)
+    cells = []
+    for index, (cell, by_seed) in enumerate(sorted(grouped.items(), key=lambda item: cell_sort_key(item[0]))):
+        by_seed = dict(sorted(by_seed.items()))
+        measured = [_seed_measure(rs, runs.thresholds[rs[0].run_key], runs.regime) for rs in by_seed.values()]
+        records = [r for rs in by_seed.values() for r in rs]
+        entry = Cell(
+            point=dict(zip(keys, cell, strict=True)),
+            config=records[0].config,
+            seeds=list(by_seed),
+            needed=np.array([m[0] for m in measured]),
+            reached=np.array([m[1] for m in measured]),
+            runs=len(records),
+            diverged_runs=sum(r.status == "diverged" for r in records),
+        )
+        if runs.regime == "fixed":
+            sizes, success = _success_matrix(by_seed, runs.thresholds)
+            if sizes:
+                entry.n_star = n_star(
+                    sizes, success, analysis.delta, method=analysis.n_star_method,
+                    confidence=analysis.confidence, bootstrap=analysis.bootstrap, rng=[seed, index],
+                )  # fmt: skip
+        cells.append(entry)
+    return cells
+
+
+def _interval(ci: tuple[float | None, float | None]) -> list[float | None]:
+    return [None if v is None or not np.isfinite(v) else float(v) for v in ci]
+
+
+def _cell_json(cell: Cell, analysis: AnalysisConfig, threshold: float) -> dict:
+    km = kaplan_meier(cell.needed, cell.reached, analysis.quantiles, analysis.confidence)
+    result = {
+        "point": cell.point,
+        "threshold": threshold,
+        "runs": cell.runs,
+        "seeds": len(cell.seeds),
+        "converged": km.events,
+        "censored": km.total - km.events,
+        "converged_fraction": km.converged_fraction,
+        "diverged_runs": cell.diverged_runs,
+        "per_seed": {
+            str(s): (float(n) if r else None) for s, n, r in zip(cell.seeds, cell.needed, cell.reached, strict=True)
+        },
+        "km": {
+            f"{q.p:g}": {"value": q.value, "ci": _interval(q.ci)}
+            for q in sorted(km.quantiles.values(), key=lambda q: q.p)
+        },
+        "n_star": None,
+    }
+    if cell.n_star is not None:
+        ns = cell.n_star
+        result["n_star"] = {
+            "value": ns.value,
+            "ci": _interval(ns.ci),
+            "bracket": _interval(ns.bracket),
+            "sizes": ns.sizes,
+            "success_rate": ns.success_rate,
+        }
+    return result
+
+
+def _km_median_replicates(cell: Cell, replicates: int, rng: np.random.Generator) -> np.ndarray:
+    values = np.empty(replicates)
+    size = len(cell.seeds)
+    for b in range(replicates):
+        pick = rng.integers(0, size, size)
+        median = kaplan_meier(cell.needed[pick], cell.reached[pick], (0.5,), 0.95).median.value
+        values[b] = np.nan if median is None else median
+    return values
+
+
+def _config_value(config: dict, dotted: str) -> float:
+    section, _, field = dotted.partition(".")
+    return float(config[section][field])
+
+
+def _series_of(point: dict, x_key: str) -> tuple:
+    return tuple(sorted((k, v) for k, v in point.items() if k != x_key))
+
+
+def _fit_points(fit: FitConfig, runs: StudyRuns, cells: list[Cell], analysis: AnalysisConfig, seed: int):
+    """Per series: (series point, config, x [P], y [P], replicates [B, P], units per x, censored x)."""
+    rng = np.random.default_rng([seed, 7])
+    series: dict[tuple, list] = {}
+    if fit.y == "final_metric":
+        groups: dict[tuple, dict[float, list[float]]] = {}
+        configs = {}
+        for record in runs.records:
+            point = {k: record.point.get(k) for k in runs.study.grid}
+            if N_TRAIN in runs.study.grid:
+                point[N_TRAIN] = record.n_train  # refinement runs too
+            key = _series_of(point, fit.x)
+            configs.setdefault(key, record.config)
+            value = record.final_metric
+            groups.setdefault(key, {}).setdefault(float(point[fit.x]), []).append(
+                value if np.isfinite(value) else np.nan
+            )
+        for key, by_x in groups.items():
+            xs = sorted(by_x)
+            x = np.concatenate([[v] * len(by_x[v]) for v in xs])
+            y = np.concatenate([by_x[v] for v in xs])
+            replicates = resample_within_groups([by_x[v] for v in xs], analysis.bootstrap, rng)
+            series[key] = [dict(key), configs[key], x, y, replicates, min(len(by_x[v]) for v in xs), []]
+        return series
+    for cell in cells:
+        key = _series_of(cell.point, fit.x)
+        if fit.y == "n_star":
+            value = cell.n_star.value if cell.n_star else None
+            replicate = cell.n_star.replicates if cell.n_star else np.full(analysis.bootstrap, np.inf)
+        else:
+            value = kaplan_meier(cell.needed, cell.reached, (0.5,), analysis.confidence).median.value
+            replicate = _km_median_replicates(cell, analysis.bootstrap, rng)
+        entry = series.setdefault(key, [dict(key), cell.config, [], [], [], len(cell.seeds), []])
+        entry[5] = min(entry[5], len(cell.seeds))
+        if value is None:
+            entry[6].append(cell.point[fit.x])
+            continue
+        entry[2].append(float(cell.point[fit.x]))
+        entry[3].append(value)
+        entry[4].append(np.where(np.isfinite(replicate), replicate, np.nan))
+    for entry in series.values():
+        entry[2], entry[3] = np.array(entry[2]), np.array(entry[3])
+        entry[4] = np.stack(entry[4], axis=1) if entry[4] else np.zeros((analysis.bootstrap, 0))
+    return series
+
+
+def _extrapolation(fit: FitConfig, x: np.ndarray, y: np.ndarray) -> dict | None:
+    held_out = x.max()
+    keep = x < held_out
+    if np.unique(x[keep]).size < MIN_DISTINCT_X[fit.law]:
+        return None
+    params = fit_law(fit.law, x[keep], y[keep], fit.bounds)
+    observed = float(np.nanmean(y[~keep]))
+    predicted = float(predict(fit.law, params, held_out))
+    return {
+        "held_out_x": float(held_out),
+        "observed": observed,
+        "predicted": predicted,
+        "relative_error": predicted / observed - 1,
+    }
+
+
+def _fit_json(fit: FitConfig, entry: list, analysis: AnalysisConfig) -> dict:
+    series, config, x, y, replicates, units, censored = entry
+    valid = np.isfinite(y) & (y > 0)
+    result = {
+        "x": fit.x,
+        "y": fit.y,
+        "law": fit.law,
+        "series": series,
+        "points": [{"x": float(a), "y": float(b)} for a, b in zip(x[valid], y[valid], strict=True)],
+        "censored_x": censored,
+        "status": "ok",
+        "parameters": {},
+        "exponent": EXPONENT[fit.law],
+        "relative_rmse": None,
+        "extrapolation": None,
+        "bootstrap": {"replicates": analysis.bootstrap, "fitted": 0, "units_per_x": units},
+        "theory": None,
+    }
+    if np.unique(x[valid]).size < MIN_DISTINCT_X[fit.law]:
+        result["status"] = f"too few points: {fit.law} needs {MIN_DISTINCT_X[fit.law]} distinct x with a value"
+        return result
+    estimate = fit_law(fit.law, x[valid], y[valid], fit.bounds)
+    boot = fit_law_batch(fit.law, x, replicates, fit.bounds)
+    result["bootstrap"]["fitted"] = int(np.isfinite(boot["loss"]).sum())
+    for name, value in estimate.items():
+        if name == "loss":
+            continue
+        low, high = expanded_percentile_interval(value, boot[name], analysis.confidence, units)
+        result["parameters"][name] = {"value": value, "ci": _interval((low, high))}
+    result["relative_rmse"] = float(np.sqrt(estimate["loss"] / valid.sum()))
+    result["extrapolation"] = _extrapolation(fit, x[valid], y[valid])
+    if fit.theory:
+        theory = fit.theory
+        predicted = evaluate_expression(
+            theory.exponent, {n: _config_value(config, p) for n, p in theory.variables.items()}
+        )
+        ci = result["parameters"][EXPONENT[fit.law]]["ci"]
+        result["theory"] = {
+            "label": theory.label,
+            "expression": theory.exponent,
+            "relation": theory.relation,
+            "predicted": predicted,
+            "agrees": agrees(theory.relation, predicted, tuple(float("nan") if v is None else v for v in ci)),
+        }
+    return result
+
+
+def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 0) -> dict:
+    """The analysis document of a study's stored runs (schema ``samplelab.analysis/1``).
+
+    ``bootstrap`` overrides the study's replicate count; ``seed`` makes the bootstrap
+    reproducible (same store + seed → same document).
+    """
+    analysis = runs.study.analysis
+    if bootstrap is not None:
+        analysis = analysis.model_copy(update={"bootstrap": bootstrap})
+    cells = collect_cells(runs, analysis, seed)
+    thresholds = {cell_of(r, runs.cell_keys): runs.thresholds[r.run_key] for r in runs.records}
+    fits = []
+    for fit in analysis.fits:
+        for entry in _fit_points(fit, runs, cells, analysis, seed).values():
+            fits.append(_fit_json(fit, entry, analysis))
+    return {
+        "schema": SCHEMA,
+        "samplelab_version": __version__,
+        "study": runs.study.name,
+        "profile": runs.study.profile,
+        "source": runs.study.source,
+        "regime": runs.regime,
+        "measure": "train_size_to_threshold" if runs.regime == "fixed" else "samples_to_threshold",
+        "settings": {
+            "confidence": analysis.confidence,
+            "delta": analysis.delta,
+            "bootstrap": analysis.bootstrap,
+            "n_star_method": analysis.n_star_method,
+            "seed": seed,
+        },
+        "runs": len(runs.records),
+        "cells": [_cell_json(cell, analysis, thresholds[tuple(cell.point.values())]) for cell in cells],
+        "fits": fits,
+    }

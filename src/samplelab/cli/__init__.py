@@ -1,0 +1,52 @@
+"""The ``samplelab`` command line (Typer).
+
+Every user error prints one line ``error: <field>: <problem> — fix: <hint>`` to stderr and
+exits with code 2; Ctrl-C exits with code 130 and says how to resume.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from samplelab import __version__
+from samplelab.cli import tables, train  # noqa: F401  (registers the commands)
+from samplelab.cli.common import INTERRUPTED, app
+from samplelab.errors import ConfigError
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"samplelab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
+) -> None:
+    """samplelab: sample efficiency of neural architectures."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``samplelab`` script; returns the exit code."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="samplelab", standalone_mode=False)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except typer.TyperException as err:  # usage errors (exit code 2) and other Click-style errors
+        ctx = getattr(err, "ctx", None)
+        where = (
+            f"samplelab {ctx.info_name} --help" if ctx is not None and ctx.parent is not None else "samplelab --help"
+        )
+        message = " ".join(err.format_message().split())
+        print(f"error: {message} — fix: see `{where}`", file=sys.stderr)
+        return err.exit_code
+    except (KeyboardInterrupt, typer.Abort):
+        result = 130
+    if result == 130:
+        print(INTERRUPTED, file=sys.stderr)
+    return result if isinstance(result, int) else 0

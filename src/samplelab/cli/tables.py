@@ -1,0 +1,147 @@
+"""Commands that read the store: ``results``, ``report`` and ``analyze``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from samplelab.cli.common import (
+    Format,
+    ProfileOpt,
+    StoreOpt,
+    StudyArg,
+    ThresholdOpt,
+    _load_runs,
+    _measure_of,
+    _print_rows,
+    app,
+    console,
+)
+
+
+@app.command()
+def results(
+    study_file: Path = StudyArg,
+    profile: str | None = ProfileOpt,
+    store: Path = StoreOpt,
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json"),
+    cells: bool = typer.Option(False, "--cells", help="one row per cell (data needed per seed) instead of per run"),
+    threshold_relative: float | None = ThresholdOpt,
+) -> None:
+    """Show the stored runs of a study (``—`` in samples_to_threshold: not reached)."""
+    from samplelab.analysis import cell_rows, run_rows
+
+    runs = _load_runs(study_file, profile, store, threshold_relative)
+    rows = cell_rows(runs) if cells else run_rows(runs)
+    title = f"{study_file} [{profile or 'default'}]"
+    if cells and rows:
+        title += f": {_measure_of(rows)}"
+    _print_rows(rows, fmt, title, hide=("measure", "run_key", "baseline"))
+
+
+@app.command()
+def report(
+    study_file: Path = StudyArg,
+    profile: str | None = ProfileOpt,
+    store: Path = StoreOpt,
+    out: Path = typer.Option(Path("reports"), "--out", help="folder for the figures"),
+    threshold_relative: float | None = ThresholdOpt,
+) -> None:
+    """Write the study's figures (PNG) and print its per-cell table."""
+    from samplelab.analysis import cell_rows
+    from samplelab.report import write_figures
+
+    runs = _load_runs(study_file, profile, store, threshold_relative, required=True)
+    study = runs.study
+    rows = cell_rows(runs)
+    _print_rows(rows, Format.table, f"{study.name} [{study.profile}]: {_measure_of(rows)}", hide=("measure",))
+    for path in write_figures(runs, out):
+        console.print(f"wrote {path}", markup=False)
+
+
+_LAW_TEXT = {"power": "a·x^γ", "power_offset": "a·x^−α + c", "broken_power": "broken power"}
+
+
+def _value_ci(entry: dict | None, spec: str = ".4g") -> str:
+    """``value [low, high]`` from an analysis-document entry (— missing, ∞ unbounded)."""
+    if entry is None or entry.get("value") is None:
+        return "not reached"
+    low, high = entry["ci"]
+    low_text = "—" if low is None else format(low, spec)
+    high_text = "∞" if high is None else format(high, spec)
+    return f"{format(entry['value'], spec)} [{low_text}, {high_text}]"
+
+
+def _print_analysis(document: dict) -> None:
+    from rich.table import Table
+
+    level = f"{document['settings']['confidence']:.0%}"
+    cells = Table(title=escape(f"{document['study']} [{document['profile']}]: {document['measure'].replace('_', ' ')}"))
+    keys = list(document["cells"][0]["point"]) if document["cells"] else []
+    for column in [
+        *keys,
+        "seeds",
+        "converged",
+        f"KM median [{level} CI]",
+        f"n* (δ={document['settings']['delta']:g}) [{level} CI]",
+    ]:
+        cells.add_column(column)
+    for cell in document["cells"]:
+        cells.add_row(
+            *(str(cell["point"][k]) for k in keys),
+            str(cell["seeds"]),
+            f"{cell['converged']}/{cell['seeds']}",
+            _value_ci(cell["km"]["0.5"]),
+            "—" if cell["n_star"] is None else _value_ci(cell["n_star"]),
+        )
+    console.print(cells)
+    if not document["fits"]:
+        return
+    fits = Table(title=f"fitted laws ({level} CIs: cluster bootstrap over seeds)")
+    for column in ["fit", "series", "exponent [CI]", "theory", "agrees", "held-out error"]:
+        fits.add_column(column, no_wrap=column != "fit")
+    labels = []
+    for number, fit in enumerate(document["fits"], start=1):
+        exponent = fit["parameters"].get(fit["exponent"])
+        theory = fit["theory"]
+        extrapolation = fit["extrapolation"]
+        if theory:
+            labels.append(f"[{number}] {theory['label'] or theory['expression']}")
+        fits.add_row(
+            f"{number}. {fit['y']} = {_LAW_TEXT[fit['law']]}, x = {fit['x']}",
+            ", ".join(f"{k}={v}" for k, v in fit["series"].items()) or "all",
+            f"{fit['exponent']} = {_value_ci(exponent, '.3f')}" if exponent else fit["status"],
+            "—" if theory is None else f"{theory['relation']} {theory['predicted']:.4g} [{number}]",
+            "—" if theory is None or theory["agrees"] is None else ("yes" if theory["agrees"] else "no"),
+            "—"
+            if extrapolation is None
+            else f"{extrapolation['relative_error']:+.1%} at x={extrapolation['held_out_x']:g}",
+        )
+    console.print(fits)
+    for label in labels:
+        console.print(label, markup=False)
+
+
+@app.command()
+def analyze(
+    study_file: Path = StudyArg,
+    profile: str | None = ProfileOpt,
+    store: Path = StoreOpt,
+    as_json: bool = typer.Option(False, "--json", help="print the analysis document (schema samplelab.analysis/1)"),
+    bootstrap: int | None = typer.Option(None, "--bootstrap", min=100, max=100_000, help="override the replicates"),
+    seed: int = typer.Option(0, "--seed", min=0, help="bootstrap seed (same store + seed → same numbers)"),
+    threshold_relative: float | None = ThresholdOpt,
+) -> None:
+    """Per cell: KM median of the data needed and n*(ε, δ) with CIs; per study: fitted laws vs theory."""
+    import json
+
+    from samplelab.analyze import analyze_study
+
+    runs = _load_runs(study_file, profile, store, threshold_relative, required=True)
+    document = analyze_study(runs, bootstrap=bootstrap, seed=seed)
+    if as_json:
+        print(json.dumps(document, indent=1, ensure_ascii=False))
+    else:
+        _print_analysis(document)

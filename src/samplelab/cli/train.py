@@ -1,0 +1,160 @@
+"""Commands that train: ``run`` and ``refine`` (and the registry listings)."""
+
+from __future__ import annotations
+
+import signal
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from samplelab.cli.common import (
+    MaxEnsembleOpt,
+    ProfileOpt,
+    StoreOpt,
+    StudyArg,
+    _exit_on_interrupt,
+    _open_store,
+    app,
+    console,
+)
+from samplelab.errors import ConfigError
+
+
+@app.command()
+def tasks() -> None:
+    """List the registered tasks."""
+    from samplelab.tasks import TASKS
+
+    for entry in TASKS.entries():
+        console.print(f"[bold]{entry.name}[/bold]  {escape(entry.description)}")
+
+
+@app.command()
+def models() -> None:
+    """List the registered models."""
+    from samplelab.models import MODELS
+
+    for entry in MODELS.entries():
+        console.print(f"[bold]{entry.name}[/bold]  {escape(entry.description)}")
+
+
+@contextmanager
+def training_progress(description: str):
+    """A Rich progress bar fed by the runner's callbacks, with Ctrl-C ending the process.
+
+    Yields a :class:`~samplelab.runner.RunProgress`; each plan (a sweep, or a refinement
+    round) adds one bar.
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from samplelab.runner import RunProgress, enable_compilation_cache
+
+    enable_compilation_cache()
+    previous_handler = signal.signal(signal.SIGINT, _exit_on_interrupt)
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[runs]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    try:
+        with Progress(*columns, console=console, transient=False) as bar:
+            state = {"done": 0, "total": 0, "task": None}
+
+            def on_plan(pending: int, ensembles: int, model_steps: int) -> None:
+                state.update(done=0, total=pending)
+                state["task"] = bar.add_task(escape(description), total=max(model_steps, 1), runs=f"0/{pending} runs")
+
+            def on_eval(model_steps: int) -> None:
+                bar.advance(state["task"], model_steps)
+
+            def on_ensemble(runs: int) -> None:
+                state["done"] += runs
+                bar.update(state["task"], runs=f"{state['done']}/{state['total']} runs")
+
+            yield RunProgress(on_plan, on_eval, on_ensemble)
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+
+
+@app.command()
+def run(
+    study_file: Path = StudyArg,
+    profile: str | None = ProfileOpt,
+    store: Path = StoreOpt,
+    max_ensemble: int = MaxEnsembleOpt,
+    dry_run: bool = typer.Option(False, "--dry-run", help="validate and show the plan; train nothing"),
+) -> None:
+    """Train every run of a study that is not yet in the store (re-running resumes)."""
+    from samplelab.runner import pending_runs, plan_ensembles, run_study
+    from samplelab.study import load_study
+
+    study = load_study(study_file, profile)
+    with _open_store(store) as results:
+        if dry_run:
+            pending = pending_runs(study, results)
+            plan = plan_ensembles(pending, max_ensemble)
+            console.print(
+                f"{study.name} [{study.profile}]: {len(study.runs)} runs, {len(study.runs) - len(pending)} "
+                f"already stored, {len(pending)} to train in {len(plan)} ensembles",
+                markup=False,
+            )
+            return
+        with training_progress(study.name) as progress:
+            trained = run_study(study, results, max_ensemble=max_ensemble, progress=progress)
+        stored = len(results.finished_keys(s.key for s in study.runs))
+    console.print(
+        f"trained {trained} runs; {stored}/{len(study.runs)} of {study.name} [{study.profile}] stored in {store}",
+        markup=False,
+    )
+
+
+@app.command()
+def refine(
+    study_file: Path = StudyArg,
+    profile: str | None = ProfileOpt,
+    store: Path = StoreOpt,
+    ratio: float = typer.Option(1.25, "--ratio", min=1.0001, help="stop when a cell's n* CI upper ÷ lower ≤ this"),
+    max_rounds: int = typer.Option(4, "--max-rounds", min=1, max=50, help="most bisection rounds"),
+    max_ensemble: int = MaxEnsembleOpt,
+) -> None:
+    """Narrow n*(ε, δ) by adding training-set sizes between the bracketing grid points.
+
+    Needs the study's grid runs stored (`samplelab run`) and a fixed-regime grid over
+    training.n_train. Each round trains one ensemble per cell shape; re-running resumes.
+    """
+    from samplelab.analysis_config import N_TRAIN
+    from samplelab.refine import refine_n_star
+    from samplelab.study import load_study
+
+    study = load_study(study_file, profile)
+    if study.runs[0].config.training.regime != "fixed" or N_TRAIN not in study.grid:
+        raise ConfigError(f'{study_file}: refine needs the fixed regime and a grid over "{N_TRAIN}" — fix: add one')
+    with _open_store(store, must_exist=True) as results, training_progress(f"{study.name} refinement") as progress:
+        history = refine_n_star(
+            study, results, ratio=ratio, max_rounds=max_rounds, max_ensemble=max_ensemble, progress=progress
+        )
+    for number, statuses in enumerate(history, start=1):
+        added = [s for s in statuses if s.added is not None]
+        if added:
+            sizes = ", ".join(f"{_point_text(s.point)}: n={s.added}" for s in added)
+            console.print(f"round {number}: added {sizes}", markup=False)
+    for status in history[-1]:
+        value = "not reached" if status.n_star is None else f"{status.n_star:.4g}"
+        console.print(
+            f"{_point_text(status.point)}: n* = {value} {_interval_text(status.ci)} — {status.reason or 'open'}",
+            markup=False,
+        )
+
+
+def _point_text(point: dict) -> str:
+    return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in point.items()) or "all"
+
+
+def _interval_text(ci) -> str:
+    low, high = ci
+    return f"[{'—' if low is None else f'{low:.4g}'}, {'∞' if high is None else f'{high:.4g}'}]"

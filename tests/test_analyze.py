@@ -1,0 +1,125 @@
+"""`samplelab analyze` and `samplelab refine` on stored runs.
+
+Grid runs are written as synthetic records with chosen final metrics, so the success
+pattern — and hence n* and what refinement must add — is known exactly; refinement then
+trains real runs.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from samplelab.analysis import REFINEMENT_KEY, load_study_runs
+from samplelab.cli import main
+from samplelab.config import canonical_json
+from samplelab.refine import plan_round
+from samplelab.store import ResultStore, RunRecord
+from samplelab.study import load_study
+
+ANALYSIS = """
+[analysis]
+bootstrap = 200
+
+[[analysis.fits]]
+x = "task.set_size"
+y = "n_star"
+law = "power"
+theory = { exponent = "1", label = "linear in N" }
+"""
+
+
+def _synthetic_record(spec, final_metric: float) -> RunRecord:
+    return RunRecord(
+        run_key=spec.key,
+        status="done",
+        task="setfind2",
+        model="transformer",
+        seed=spec.seed,
+        n_train=spec.config.training.n_train,
+        lr=spec.config.optimizer.lr,
+        baseline=375.0,
+        samples_per_step=8,
+        eval_steps=np.array([0.0, 10, 20]),
+        test_metric=np.array([375.0, 100.0, final_metric]),
+        train_loss=np.array([300.0, 50.0]),
+        config_json=canonical_json(spec.config.model_dump(mode="json")),
+        point=spec.point,
+    )
+
+
+@pytest.fixture
+def stored(tiny_study, tmp_path):
+    """Tiny study (N ∈ {4, 6}, n ∈ {8, 16}, 2 seeds): every run at n=16 succeeds, at n=8 fails."""
+    tiny_study.write_text(tiny_study.read_text() + ANALYSIS)
+    study = load_study(tiny_study)
+    path = tmp_path / "runs.sqlite"
+    with ResultStore(path) as store:
+        store.register_study(study.name, study.profile, [(s.key, s.point) for s in study.runs])
+        store.write_runs(_synthetic_record(s, 1.0 if s.config.training.n_train == 16 else 200.0) for s in study.runs)
+    return tiny_study, path
+
+
+def test_analyze_json_reports_cells_and_fits(stored, capsys):
+    study_file, store = stored
+    assert main(["analyze", str(study_file), "--store", str(store), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["schema"] == "samplelab.analysis/1" and document["measure"] == "train_size_to_threshold"
+    assert [cell["point"] for cell in document["cells"]] == [{"task.set_size": 4}, {"task.set_size": 6}]
+    for cell in document["cells"]:
+        assert cell["per_seed"] == {"0": 16.0, "1": 16.0} and cell["converged"] == 2
+        assert cell["km"]["0.5"]["value"] == 16
+        assert cell["n_star"]["bracket"] == [8, 16] and cell["n_star"]["success_rate"] == [0, 1]
+        assert 8 < cell["n_star"]["value"] <= 16
+    (fit,) = document["fits"]
+    assert fit["y"] == "n_star" and fit["exponent"] == "gamma"
+    assert fit["parameters"]["gamma"]["value"] == pytest.approx(0, abs=1e-6)  # same n* at both N
+    assert fit["theory"]["predicted"] == 1 and fit["theory"]["agrees"] is False
+    # Same store + seed → the same document.
+    assert main(["analyze", str(study_file), "--store", str(store), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == document
+    assert main(["analyze", str(study_file), "--store", str(store)]) == 0
+    assert "fitted laws" in capsys.readouterr().out
+
+
+def test_refine_bisects_the_bracket_and_resumes(stored, capsys):
+    study_file, store = stored
+    study = load_study(study_file)
+    with ResultStore(store) as results:
+        specs, statuses = plan_round(study, results, ratio=1.25, round_number=1)
+    assert {s.config.training.n_train for s in specs} == {11}  # round(√(8·16))
+    assert len(specs) == 4 and all(s.point[REFINEMENT_KEY] == 1 for s in specs)
+    assert all(status.added == 11 for status in statuses)
+
+    assert main(["refine", str(study_file), "--store", str(store), "--max-rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "round 1: added" in out and "n=11" in out
+    with ResultStore(store) as results:
+        runs = load_study_runs(study, results)
+        assert len(runs.records) == 12  # 8 grid + 4 refinement runs, trained for real
+        refined = [r for r in runs.records if r.n_train == 11]
+        assert len(refined) == 4 and all(len(r.test_metric) == 3 for r in refined)
+        count = results.count_runs()
+    assert main(["analyze", str(study_file), "--store", str(store), "--json"]) == 0
+    cells = json.loads(capsys.readouterr().out)["cells"]
+    assert all(cell["n_star"]["sizes"] == [8, 11, 16] for cell in cells)
+
+    # A changed study no longer matches the refinement runs: they drop out, like grid runs.
+    changed = study_file.read_text().replace("lr = 0.003", "lr = 0.004")
+    study_file.write_text(changed)
+    with ResultStore(store) as results:
+        assert load_study_runs(load_study(study_file), results).records == []
+        assert results.count_runs() == count
+
+
+def test_analyze_errors_are_one_line(stored, write_study, capsys):
+    study_file, store = stored
+    assert main(["analyze", str(study_file), "--store", str(store.parent / "missing.sqlite")]) == 2
+    assert "no such store" in capsys.readouterr().err
+    bad = study_file.read_text().replace('x = "task.set_size"', 'x = "task.sett_size"')
+    study_file.write_text(bad)
+    assert main(["analyze", str(study_file), "--store", str(store)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "analysis.fits[0].x" in err and "fix:" in err
