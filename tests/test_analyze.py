@@ -123,3 +123,62 @@ def test_analyze_errors_are_one_line(stored, write_study, capsys):
     assert main(["analyze", str(study_file), "--store", str(store)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "analysis.fits[0].x" in err and "fix:" in err
+
+
+def _write_records(study, path, final_metric_of, curve_of=None):
+    with ResultStore(path) as store:
+        store.register_study(study.name, study.profile, [(s.key, s.point) for s in study.runs])
+        records = []
+        for spec in study.runs:
+            record = _synthetic_record(spec, final_metric_of(spec))
+            if curve_of is not None:
+                record.test_metric = curve_of(spec)
+            records.append(record)
+        store.write_runs(records)
+
+
+def test_online_cells_keep_censored_seeds(tiny_study, write_study, tmp_path, capsys):
+    text = (
+        tiny_study.read_text()
+        .replace('regime = "fixed"\nn_train = 8\n', 'regime = "online"\n')
+        .replace('"training.n_train" = [8, 16]', "")
+    )
+    text = text.replace("seeds = 2", "seeds = 3") + '\n[[analysis.fits]]\nx = "task.set_size"\ny = "km_median"\n'
+    study_file = write_study(text)
+    study = load_study(study_file)
+    # Threshold 3.75; eval points at samples 0, 80, 160. Seed 0 crosses at the 1st eval,
+    # seed 1 at the 2nd, seed 2 never (censored at 160 samples).
+    curves = {0: [375.0, 1.0, 1.0], 1: [375.0, 100.0, 1.0], 2: [375.0, 100.0, 50.0]}
+    _write_records(study, tmp_path / "runs.sqlite", lambda s: 1.0, lambda s: np.array(curves[s.seed]))
+    assert main(["analyze", str(study_file), "--store", str(tmp_path / "runs.sqlite"), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["measure"] == "samples_to_threshold"
+    for cell in document["cells"]:
+        assert cell["per_seed"] == {"0": 80.0, "1": 160.0, "2": None}
+        assert cell["converged"] == 2 and cell["censored"] == 1 and cell["n_star"] is None
+        # KM: Ŝ(80) = 2/3, Ŝ(160) = 1/3 → median (first Ŝ < 0.5) = 160.
+        assert cell["km"]["0.5"]["value"] == 160
+    assert document["fits"][0]["parameters"]["gamma"]["value"] == pytest.approx(0, abs=1e-6)
+
+
+def test_learning_curve_fit_recovers_the_decay_exponent(tiny_study, tmp_path, capsys):
+    text = tiny_study.read_text().replace('"training.n_train" = [8, 16]', '"training.n_train" = [8, 16, 32, 64, 128]')
+    text += '\n[analysis]\nbootstrap = 200\n[[analysis.fits]]\nx = "training.n_train"\ny = "final_metric"\nlaw = "power_offset"\n'
+    text += 'theory = { exponent = "0.5", label = "known" }\n'
+    tiny_study.write_text(text)
+    study = load_study(tiny_study)
+    noise = np.random.default_rng(0)
+
+    def error(spec):  # 2·n^−0.5 + 0.05 with 3% noise
+        return float((2 * spec.config.training.n_train**-0.5 + 0.05) * (1 + 0.03 * noise.standard_normal()))
+
+    _write_records(study, tmp_path / "runs.sqlite", error)
+    assert main(["analyze", str(tiny_study), "--store", str(tmp_path / "runs.sqlite"), "--json"]) == 0
+    fits = json.loads(capsys.readouterr().out)["fits"]
+    assert [fit["series"] for fit in fits] == [{"task.set_size": 4}, {"task.set_size": 6}]
+    for fit in fits:
+        assert len(fit["points"]) == 10 and fit["exponent"] == "alpha"
+        low, high = fit["parameters"]["alpha"]["ci"]
+        assert low < fit["parameters"]["alpha"]["value"] < high
+        assert fit["theory"]["predicted"] == 0.5
+        assert abs(fit["parameters"]["alpha"]["value"] - 0.5) < 0.25

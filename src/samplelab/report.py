@@ -4,8 +4,9 @@
   one line per cell (median over seeds, band = min–max), threshold dashed.
 * ``learning_curves.png`` (online regime): test metric vs samples seen, one line per cell.
 * ``data_to_threshold.png``: data needed to reach the threshold vs the cell's grid value,
-  one dot per seed (censored seeds as open triangles above the data), median line; for a
-  ``task.set_size`` axis, reference lines at 4·N and 8·N (seed 000's claim).
+  one dot per seed (censored seeds as open triangles above the data); the Kaplan–Meier
+  median and n* with CIs and the fitted n* law when an analysis is given (else the plain
+  median); for a ``task.set_size`` axis, reference lines at 4·N and 8·N (seed 000's claim).
 """
 
 from __future__ import annotations
@@ -66,8 +67,47 @@ def plot_learning_curves(runs: StudyRuns, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_data_to_threshold(runs: StudyRuns, path: Path) -> Path | None:
-    """Needs exactly one numeric cell key to use as the x axis; otherwise draws nothing."""
+def _error_bars(entries: list[dict], ceiling: float) -> tuple[list, list, list]:
+    """Values and asymmetric error bars from analysis entries; an unbounded limit reaches the plot edge."""
+    values = [e["value"] for e in entries]
+    lows = [v - (e["ci"][0] if e["ci"][0] is not None else v) for v, e in zip(values, entries, strict=True)]
+    highs = [(e["ci"][1] if e["ci"][1] is not None else ceiling) - v for v, e in zip(values, entries, strict=True)]
+    return values, lows, highs
+
+
+def _draw_statistics(ax, document: dict, x_key: str, ceiling: float) -> None:
+    """KM medians and n* with their CIs, and the fitted n* law, from an analysis document."""
+    level = f"{document['settings']['confidence']:.0%}"
+    for key, label, color, shift in (("km", "Kaplan–Meier median", "C0", 0.97), ("n_star", "n*(ε, δ)", "C1", 1.03)):
+        cells = [c for c in document["cells"] if (c["km"]["0.5"] if key == "km" else c["n_star"] or {}).get("value")]
+        if not cells:
+            continue
+        entries = [c["km"]["0.5"] if key == "km" else c["n_star"] for c in cells]
+        values, lows, highs = _error_bars(entries, ceiling)
+        xs = [c["point"][x_key] * shift for c in cells]
+        ax.errorbar(xs, values, yerr=[lows, highs], color=color, marker="o", capsize=3, label=f"{label} ({level} CI)")
+    for fit in document["fits"]:
+        if fit["x"] != x_key or fit["y"] != "n_star" or fit["status"] != "ok" or fit["law"] != "power":
+            continue
+        gamma = fit["parameters"]["gamma"]
+        xs = np.geomspace(min(p["x"] for p in fit["points"]), max(p["x"] for p in fit["points"]), 50)
+        low, high = gamma["ci"]
+        ax.plot(
+            xs,
+            fit["parameters"]["a"]["value"] * xs ** gamma["value"],
+            color="C1",
+            lw=1,
+            alpha=0.7,
+            label=f"n* fit: γ = {gamma['value']:.2f} [{low:.2f}, {high:.2f}]",
+        )
+
+
+def plot_data_to_threshold(runs: StudyRuns, path: Path, document: dict | None = None) -> Path | None:
+    """Needs exactly one numeric cell key to use as the x axis; otherwise draws nothing.
+
+    With an analysis ``document`` (:func:`samplelab.analyze.analyze_study`) it draws KM
+    medians and n* with CIs and the fitted n* law; without, the plain median over seeds.
+    """
     keys = runs.cell_keys
     rows = cell_rows(runs)
     if len(keys) != 1 or not all(isinstance(row[keys[0]], int | float) for row in rows):
@@ -88,14 +128,17 @@ def plot_data_to_threshold(runs: StudyRuns, path: Path) -> Path | None:
         if missed:
             any_missed = True
             ax.scatter(missed, [ceiling] * len(missed), marker="^", facecolors="none", edgecolors="C3", s=30)
-    with_median = [row for row in rows if row["median"] is not None]
-    ax.plot(
-        [row[x_key] for row in with_median],
-        [row["median"] for row in with_median],
-        color="C0",
-        marker="o",
-        label="median over seeds",
-    )
+    if document is None:
+        with_median = [row for row in rows if row["median"] is not None]
+        ax.plot(
+            [row[x_key] for row in with_median],
+            [row["median"] for row in with_median],
+            color="C0",
+            marker="o",
+            label="median over seeds",
+        )
+    else:
+        _draw_statistics(ax, document, x_key, ceiling)
     if x_key == "task.set_size" and runs.regime == "fixed":
         xs = np.array([row[x_key] for row in rows], dtype=float)
         ax.plot(xs, 4 * xs, "k:", lw=1, label="4·N (seed 000)")
@@ -123,15 +166,18 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def write_figures(runs: StudyRuns, out_dir: Path) -> list[Path]:
-    """Every figure that applies to the study; returns the paths written."""
+def write_figures(runs: StudyRuns, out_dir: Path, document: dict | None = None) -> list[Path]:
+    """Every figure that applies to the study; returns the paths written.
+
+    ``document`` is the study's analysis (adds CIs and fitted laws where a figure has them).
+    """
     out_dir = Path(out_dir)
     paths = []
     if runs.regime == "fixed":
         paths.append(plot_metric_vs_train_size(runs, out_dir / "metric_vs_train_size.png"))
     else:
         paths.append(plot_learning_curves(runs, out_dir / "learning_curves.png"))
-    data_plot = plot_data_to_threshold(runs, out_dir / "data_to_threshold.png")
+    data_plot = plot_data_to_threshold(runs, out_dir / "data_to_threshold.png", document)
     if data_plot is not None:
         paths.append(data_plot)
     return paths

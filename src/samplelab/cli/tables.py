@@ -51,16 +51,18 @@ def report(
 ) -> None:
     """Write the study's figures (PNG) and print its per-cell table."""
     from samplelab.analysis import cell_rows
+    from samplelab.analyze import analyze_study
     from samplelab.report import write_figures
 
     runs = _load_runs(study_file, profile, store, threshold_relative, required=True)
     study = runs.study
     rows = cell_rows(runs)
     _print_rows(rows, Format.table, f"{study.name} [{study.profile}]: {_measure_of(rows)}", hide=("measure",))
-    for path in write_figures(runs, out):
+    for path in write_figures(runs, out, analyze_study(runs)):
         console.print(f"wrote {path}", markup=False)
 
 
+_SYMBOL = {"gamma": "γ", "alpha": "α", "gamma_2": "γ₂"}
 _LAW_TEXT = {"power": "a·x^γ", "power_offset": "a·x^−α + c", "broken_power": "broken power"}
 
 
@@ -99,29 +101,27 @@ def _print_analysis(document: dict) -> None:
     console.print(cells)
     if not document["fits"]:
         return
-    fits = Table(title=f"fitted laws ({level} CIs: cluster bootstrap over seeds)")
-    for column in ["fit", "series", "exponent [CI]", "theory", "agrees", "held-out error"]:
-        fits.add_column(column, no_wrap=column != "fit")
-    labels = []
+    console.print(f"fitted laws ({level} CIs: cluster bootstrap over seeds)", markup=False)
     for number, fit in enumerate(document["fits"], start=1):
+        series = ", ".join(f"{k}={v}" for k, v in fit["series"].items()) or "all cells"
         exponent = fit["parameters"].get(fit["exponent"])
+        result = f"{_SYMBOL[fit['exponent']]} = {_value_ci(exponent, '.3f')}" if exponent else fit["status"]
+        lines = [f"{number}. {fit['y']} = {_LAW_TEXT[fit['law']]}, x = {fit['x']} ({series}): {result}"]
         theory = fit["theory"]
-        extrapolation = fit["extrapolation"]
         if theory:
-            labels.append(f"[{number}] {theory['label'] or theory['expression']}")
-        fits.add_row(
-            f"{number}. {fit['y']} = {_LAW_TEXT[fit['law']]}, x = {fit['x']}",
-            ", ".join(f"{k}={v}" for k, v in fit["series"].items()) or "all",
-            f"{fit['exponent']} = {_value_ci(exponent, '.3f')}" if exponent else fit["status"],
-            "—" if theory is None else f"{theory['relation']} {theory['predicted']:.4g} [{number}]",
-            "—" if theory is None or theory["agrees"] is None else ("yes" if theory["agrees"] else "no"),
-            "—"
-            if extrapolation is None
-            else f"{extrapolation['relative_error']:+.1%} at x={extrapolation['held_out_x']:g}",
-        )
-    console.print(fits)
-    for label in labels:
-        console.print(label, markup=False)
+            verdict = {True: "agrees", False: "disagrees", None: "undetermined"}[theory["agrees"]]
+            relation = {"equal": "=", "above": ">", "below": "<"}[theory["relation"]]
+            lines.append(
+                f"   theory: {relation} {theory['predicted']:.4g} ({theory['label'] or theory['expression']}) → {verdict}"
+            )
+        extrapolation = fit["extrapolation"]
+        if extrapolation:
+            lines.append(
+                f"   held out x = {extrapolation['held_out_x']:g}: predicted {extrapolation['predicted']:.4g}, "
+                f"observed {extrapolation['observed']:.4g} ({extrapolation['relative_error']:+.1%})"
+            )
+        for line in lines:
+            console.print(line, markup=False)
 
 
 @app.command()
