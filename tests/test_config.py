@@ -72,6 +72,11 @@ REJECTED = [
         "fixed regime",
     ),
     (BASE + "[analysis]\ndelta = 1.5\n", "analysis.delta", "less than 1"),
+    (
+        BASE + '[grid]\n"optimizer.name" = ["adam", "sgd"]\n' + FIT.replace("task.set_size", "optimizer.name"),
+        "analysis.fits[0].x",
+        "positive numbers",
+    ),
     (BASE + "[analysis]\nquantiles = [0.5, 2]\n", "analysis.quantiles", "(0, 1)"),
 ]
 

@@ -90,13 +90,20 @@ class AnalysisConfig(StrictConfig):
         return value
 
 
-def check_fits(analysis: AnalysisConfig, grid_keys: list[str], regime: str) -> None:
+def check_fits(analysis: AnalysisConfig, grid: dict[str, list], regime: str) -> None:
     """Check each fit against the study's grid and regime; raise a one-line ConfigError."""
+    grid_keys = list(grid)
     for index, fit in enumerate(analysis.fits):
         where = f"analysis.fits[{index}]"
         if fit.x not in grid_keys:
             keys = ", ".join(grid_keys) or "none (add a [grid])"
             raise ConfigError(f'{where}.x: "{fit.x}" is not a grid key — fix: use one of {keys}')
+        values = grid[fit.x]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in values):
+            raise ConfigError(
+                f'{where}.x: grid "{fit.x}" = {values} is not all positive numbers — fix: fit against a numeric '
+                "grid key (power laws need x > 0)"
+            )
         if fit.y == "n_star" and (regime != "fixed" or N_TRAIN not in grid_keys):
             raise ConfigError(
                 f'{where}.y: n_star needs the fixed regime and a "{N_TRAIN}" grid — fix: use y = "km_median" '

@@ -148,10 +148,24 @@ def _series_of(point: dict, x_key: str) -> tuple:
     return tuple(sorted((k, v) for k, v in point.items() if k != x_key))
 
 
-def _fit_points(fit: FitConfig, runs: StudyRuns, cells: list[Cell], analysis: AnalysisConfig, seed: int):
-    """Per series: (series point, config, x [P], y [P], replicates [B, P], units per x, censored x)."""
+@dataclass
+class FitSeries:
+    """The observations one law is fitted to: one setting of the grid keys other than x."""
+
+    point: dict  # the other grid keys' values
+    config: dict  # a run config of the series (binds theory variables)
+    x: np.ndarray  # [P]
+    y: np.ndarray  # [P]; NaN: no value (e.g. a diverged run)
+    replicates: np.ndarray  # [B, P] bootstrap resamples of y
+    units_per_x: int  # fewest seeds at any x
+    censored_x: list  # x whose cell statistic was not reached (left out)
+
+
+def _fit_points(
+    fit: FitConfig, runs: StudyRuns, cells: list[Cell], analysis: AnalysisConfig, seed: int
+) -> list[FitSeries]:
+    """The series a fit applies to, with their observations and bootstrap replicates."""
     rng = np.random.default_rng([seed, 7])
-    series: dict[tuple, list] = {}
     if fit.y == "final_metric":
         groups: dict[tuple, dict[float, list[float]]] = {}
         configs = {}
@@ -165,13 +179,22 @@ def _fit_points(fit: FitConfig, runs: StudyRuns, cells: list[Cell], analysis: An
             groups.setdefault(key, {}).setdefault(float(point[fit.x]), []).append(
                 value if np.isfinite(value) else np.nan
             )
+        series = []
         for key, by_x in groups.items():
             xs = sorted(by_x)
-            x = np.concatenate([[v] * len(by_x[v]) for v in xs])
-            y = np.concatenate([by_x[v] for v in xs])
-            replicates = resample_within_groups([by_x[v] for v in xs], analysis.bootstrap, rng)
-            series[key] = [dict(key), configs[key], x, y, replicates, min(len(by_x[v]) for v in xs), []]
+            series.append(
+                FitSeries(
+                    point=dict(key),
+                    config=configs[key],
+                    x=np.concatenate([[v] * len(by_x[v]) for v in xs]),
+                    y=np.concatenate([by_x[v] for v in xs]),
+                    replicates=resample_within_groups([by_x[v] for v in xs], analysis.bootstrap, rng),
+                    units_per_x=min(len(by_x[v]) for v in xs),
+                    censored_x=[],
+                )
+            )
         return series
+    points: dict[tuple, dict] = {}
     for cell in cells:
         key = _series_of(cell.point, fit.x)
         if fit.y == "n_star":
@@ -180,18 +203,28 @@ def _fit_points(fit: FitConfig, runs: StudyRuns, cells: list[Cell], analysis: An
         else:
             value = kaplan_meier(cell.needed, cell.reached, (0.5,), analysis.confidence).median.value
             replicate = _km_median_replicates(cell, analysis.bootstrap, rng)
-        entry = series.setdefault(key, [dict(key), cell.config, [], [], [], len(cell.seeds), []])
-        entry[5] = min(entry[5], len(cell.seeds))
+        entry = points.setdefault(
+            key, {"config": cell.config, "x": [], "y": [], "reps": [], "units": [], "censored": []}
+        )
+        entry["units"].append(len(cell.seeds))
         if value is None:
-            entry[6].append(cell.point[fit.x])
+            entry["censored"].append(cell.point[fit.x])
             continue
-        entry[2].append(float(cell.point[fit.x]))
-        entry[3].append(value)
-        entry[4].append(np.where(np.isfinite(replicate), replicate, np.nan))
-    for entry in series.values():
-        entry[2], entry[3] = np.array(entry[2]), np.array(entry[3])
-        entry[4] = np.stack(entry[4], axis=1) if entry[4] else np.zeros((analysis.bootstrap, 0))
-    return series
+        entry["x"].append(float(cell.point[fit.x]))
+        entry["y"].append(value)
+        entry["reps"].append(np.where(np.isfinite(replicate), replicate, np.nan))
+    return [
+        FitSeries(
+            point=dict(key),
+            config=entry["config"],
+            x=np.array(entry["x"]),
+            y=np.array(entry["y"]),
+            replicates=np.stack(entry["reps"], axis=1) if entry["reps"] else np.zeros((analysis.bootstrap, 0)),
+            units_per_x=min(entry["units"]),
+            censored_x=entry["censored"],
+        )
+        for key, entry in points.items()
+    ]
 
 
 def _extrapolation(fit: FitConfig, x: np.ndarray, y: np.ndarray) -> dict | None:
@@ -210,16 +243,16 @@ def _extrapolation(fit: FitConfig, x: np.ndarray, y: np.ndarray) -> dict | None:
     }
 
 
-def _fit_json(fit: FitConfig, entry: list, analysis: AnalysisConfig) -> dict:
-    series, config, x, y, replicates, units, censored = entry
+def _fit_json(fit: FitConfig, series: FitSeries, analysis: AnalysisConfig) -> dict:
+    x, y, units = series.x, series.y, series.units_per_x
     valid = np.isfinite(y) & (y > 0)
     result = {
         "x": fit.x,
         "y": fit.y,
         "law": fit.law,
-        "series": series,
+        "series": series.point,
         "points": [{"x": float(a), "y": float(b)} for a, b in zip(x[valid], y[valid], strict=True)],
-        "censored_x": censored,
+        "censored_x": series.censored_x,
         "status": "ok",
         "parameters": {},
         "exponent": EXPONENT[fit.law],
@@ -232,7 +265,7 @@ def _fit_json(fit: FitConfig, entry: list, analysis: AnalysisConfig) -> dict:
         result["status"] = f"too few points: {fit.law} needs {MIN_DISTINCT_X[fit.law]} distinct x with a value"
         return result
     estimate = fit_law(fit.law, x[valid], y[valid], fit.bounds)
-    boot = fit_law_batch(fit.law, x, replicates, fit.bounds)
+    boot = fit_law_batch(fit.law, x, series.replicates, fit.bounds)
     result["bootstrap"]["fitted"] = int(np.isfinite(boot["loss"]).sum())
     for name, value in estimate.items():
         if name == "loss":
@@ -244,7 +277,7 @@ def _fit_json(fit: FitConfig, entry: list, analysis: AnalysisConfig) -> dict:
     if fit.theory:
         theory = fit.theory
         predicted = evaluate_expression(
-            theory.exponent, {n: _config_value(config, p) for n, p in theory.variables.items()}
+            theory.exponent, {n: _config_value(series.config, p) for n, p in theory.variables.items()}
         )
         ci = result["parameters"][EXPONENT[fit.law]]["ci"]
         result["theory"] = {
@@ -270,8 +303,8 @@ def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 
     thresholds = {cell_of(r, runs.cell_keys): runs.thresholds[r.run_key] for r in runs.records}
     fits = []
     for fit in analysis.fits:
-        for entry in _fit_points(fit, runs, cells, analysis, seed).values():
-            fits.append(_fit_json(fit, entry, analysis))
+        for series in _fit_points(fit, runs, cells, analysis, seed):
+            fits.append(_fit_json(fit, series, analysis))
     return {
         "schema": SCHEMA,
         "samplelab_version": __version__,

@@ -168,5 +168,5 @@ def expand_study(study: StudyFile, profile: str, source: str) -> Study:
             where = ", ".join(f"{k}={v!r}" for k, v in point.items())
             raise ConfigError(f"{err} (at grid point {where})" if point else str(err)) from None
         runs.extend(RunSpec(config, seed, run_key(config, seed), point) for seed in seeds)
-    check_fits(study.analysis, keys, runs[0].config.training.regime)
+    check_fits(study.analysis, study.grid, runs[0].config.training.regime)
     return Study(study.name, profile, study.description, dict(study.grid), runs, source, study.analysis)
