@@ -45,6 +45,10 @@ REJECTED = [
     (BASE + "[surprise]\nx = 1\n", "surprise", "unknown key"),
     (BASE.replace('name = "bad"', 'name = "has space"'), "name", "pattern"),
     ("name = 'x'\n[task\n", "invalid TOML", "fix"),
+    (BASE + '[grid]\n"model.layers,model.heads" = [[1, 1], [2]]\n', 'grid."model.layers,model.heads"', "list of 2"),
+    (BASE + '[grid]\n"model.layers,model.heads" = [[1, 1], [1, 1]]\n', "model.layers,model.heads", "repeated"),
+    (BASE + '[grid]\n"model.heads" = [1]\n"model.layers,model.heads" = [[1, 1]]\n', "model.heads", "two keys"),
+    (BASE + '[grid]\n"model.heads" = [[1, 2]]\n', 'grid."model.heads"', "values must be"),
     (BASE + '[grid]\n"task.set_size" = [4, 8]\n' + FIT + 'law = "exponential"\n', "analysis.fits.0.law", "power"),
     (
         BASE + '[grid]\n"task.set_size" = [4, 8]\n' + FIT + "bounds = [2, 1]\n",
@@ -140,3 +144,18 @@ def test_run_key_ignores_measurement_but_not_training():
     lr = resolve_run_config({**base, "optimizer": {"lr": 0.01}})
     assert shape_key(a) == shape_key(lr) and run_key(a, 0) != run_key(lr, 0)
     assert shape_key(a) != shape_key(c)
+
+
+def test_zipped_grid_keys_vary_fields_together(write_study):
+    study = load_study(
+        write_study(BASE + '[grid]\n"model.layers,model.heads" = [[1, 1], [2, 4]]\n"task.set_size" = [4, 8]\n')
+    )
+    points = [spec.point for spec in study.runs[::3]]  # 3 seeds per point
+    assert points == [
+        {"model.layers": 1, "model.heads": 1, "task.set_size": 4},
+        {"model.layers": 1, "model.heads": 1, "task.set_size": 8},
+        {"model.layers": 2, "model.heads": 4, "task.set_size": 4},
+        {"model.layers": 2, "model.heads": 4, "task.set_size": 8},
+    ]
+    assert study.runs[6].config.model.heads == 4 and study.runs[6].config.model.layers == 2
+    assert study.grid == {"model.layers": [1, 2], "model.heads": [1, 4], "task.set_size": [4, 8]}

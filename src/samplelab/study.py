@@ -45,7 +45,7 @@ class StudyFile(StrictConfig):
     optimizer: dict[str, Any] = {}
     training: dict[str, Any] = {}
     measurement: dict[str, Any] = {}
-    grid: dict[str, list[GridValue]] = {}
+    grid: dict[str, list[GridValue | list[GridValue]]] = {}
     analysis: AnalysisConfig = AnalysisConfig()
     profiles: dict[str, dict[str, Any]] = {}
 
@@ -70,7 +70,7 @@ class Study:
     name: str
     profile: str
     description: str
-    grid: dict[str, list[GridValue]]
+    grid: dict[str, list[GridValue]]  # field → distinct values (zipped keys split into fields)
     runs: list[RunSpec]
     source: str
     analysis: AnalysisConfig = dataclasses.field(default_factory=AnalysisConfig)
@@ -105,18 +105,50 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {err} — fix: correct the syntax at that line") from None
 
 
-def _check_grid(grid: dict[str, list[GridValue]]) -> None:
-    for dotted, values in grid.items():
-        section, _, field = dotted.partition(".")
-        if section not in RUN_SECTIONS or not field or "." in field:
-            raise ConfigError(
-                f'grid."{dotted}": not a field path — fix: use "<section>.<field>" with section one of '
-                f'{", ".join(RUN_SECTIONS)}, e.g. "task.set_size"'
-            )
+def _check_field(dotted: str, key: str) -> None:
+    section, _, field = dotted.partition(".")
+    if section not in RUN_SECTIONS or not field or "." in field:
+        raise ConfigError(
+            f'grid."{key}": "{dotted}" is not a field path — fix: use "<section>.<field>" with section one of '
+            f'{", ".join(RUN_SECTIONS)}, e.g. "task.set_size"'
+        )
+
+
+def grid_axes(grid: dict[str, list]) -> list[tuple[tuple[str, ...], list[tuple]]]:
+    """Validate a raw ``[grid]`` into axes: ``(fields, value tuples)``, one axis per key.
+
+    A key naming several comma-separated fields varies them together (zipped), e.g.
+    ``"model.layers,model.heads" = [[1, 1], [2, 2], [4, 4]]``; the cartesian product is
+    taken over keys.
+    """
+    axes = []
+    for key, values in grid.items():
+        fields = tuple(part.strip() for part in key.split(","))
+        for dotted in fields:
+            _check_field(dotted, key)
+        if len(set(fields)) != len(fields):
+            raise ConfigError(f'grid."{key}": a field appears twice — fix: name each field once')
         if not values:
-            raise ConfigError(f'grid."{dotted}": empty list — fix: give at least one value or remove the key')
-        if len(set(map(repr, values))) != len(values):
-            raise ConfigError(f'grid."{dotted}": repeated values {values} — fix: list each value once')
+            raise ConfigError(f'grid."{key}": empty list — fix: give at least one value or remove the key')
+        if len(fields) == 1:
+            if any(isinstance(v, list) for v in values):
+                raise ConfigError(f'grid."{key}": values must be numbers, strings or booleans — fix: e.g. [1, 2, 3]')
+            rows = [(v,) for v in values]
+        else:
+            if any(not isinstance(v, list) or len(v) != len(fields) for v in values):
+                raise ConfigError(
+                    f'grid."{key}": each value must be a list of {len(fields)} (one per field) — fix: e.g. '
+                    f"[[1, 1], [2, 2]]"
+                )
+            rows = [tuple(v) for v in values]
+        if len(set(map(repr, rows))) != len(rows):
+            raise ConfigError(f'grid."{key}": repeated values {values} — fix: list each value once')
+        axes.append((fields, rows))
+    fields = [f for axis_fields, _ in axes for f in axis_fields]
+    repeated = sorted({f for f in fields if fields.count(f) > 1})
+    if repeated:
+        raise ConfigError(f"grid: {repeated[0]} is varied by two keys — fix: vary each field in one key only")
+    return axes
 
 
 def _apply_point(base: dict[str, Any], point: dict[str, GridValue]) -> dict[str, Any]:
@@ -149,7 +181,7 @@ def load_study(path: str | Path, profile: str | None = None) -> Study:
 
 def expand_study(study: StudyFile, profile: str, source: str) -> Study:
     """One RunSpec per (grid point, seed), grid points in cartesian order of the grid keys."""
-    _check_grid(study.grid)
+    axes = grid_axes(study.grid)
     seeds = study.seed_list()
     if not seeds:
         raise ConfigError("seeds: no seeds — fix: set seeds = 3 or a non-empty list")
@@ -158,15 +190,20 @@ def expand_study(study: StudyFile, profile: str, source: str) -> Study:
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds: repeated seeds {seeds} — fix: list each seed once")
     base = {section: getattr(study, section) for section in RUN_SECTIONS}
-    keys = list(study.grid)
+    fields = [f for axis_fields, _ in axes for f in axis_fields]
     runs: list[RunSpec] = []
-    for values in itertools.product(*(study.grid[k] for k in keys)):
-        point = dict(zip(keys, values, strict=True))
+    for combination in itertools.product(*(rows for _, rows in axes)):
+        point = dict(zip(fields, (v for row in combination for v in row), strict=True))
         try:
             config = resolve_run_config(_apply_point(base, point))
         except ConfigError as err:
             where = ", ".join(f"{k}={v!r}" for k, v in point.items())
             raise ConfigError(f"{err} (at grid point {where})" if point else str(err)) from None
         runs.extend(RunSpec(config, seed, run_key(config, seed), point) for seed in seeds)
-    check_fits(study.analysis, study.grid, runs[0].config.training.regime)
-    return Study(study.name, profile, study.description, dict(study.grid), runs, source, study.analysis)
+    grid = {  # field → its distinct values, in grid order
+        field: list(dict.fromkeys(row[i] for row in rows))
+        for axis_fields, rows in axes
+        for i, field in enumerate(axis_fields)
+    }
+    check_fits(study.analysis, grid, runs[0].config.training.regime)
+    return Study(study.name, profile, study.description, grid, runs, source, study.analysis)
