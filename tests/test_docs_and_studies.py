@@ -1,4 +1,4 @@
-"""The README's Python examples run, and every shipped study file validates."""
+"""The README's Python examples run, and every shipped study file validates and trains at a tiny size."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import itertools
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from samplelab.study import load_study, read_toml
+from samplelab.trainer import train_ensemble
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = sorted((ROOT / "studies").glob("*.toml"))
@@ -35,3 +37,21 @@ def test_setsize_quick_profile_shape():
     assert len({r.seed for r in study.runs}) >= 3
     sizes = sorted({r.config.training.n_train for r in study.runs})
     assert all(a * 2 == b for a, b in itertools.pairwise(sizes))
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)
+def test_quick_profile_trains_at_a_tiny_size(path):
+    """The first and last cells' first runs of the quick profile, shrunk to 4 steps on 8 examples, trains to finite numbers."""
+    study = load_study(path, "quick")
+    firsts = {}
+    for spec in study.runs:
+        cell = tuple((k, v) for k, v in spec.point.items() if k != "training.n_train")
+        firsts.setdefault(cell, spec)
+    cells = list(firsts.values())
+    for spec in [cells[0], cells[-1]] if len(cells) > 1 else cells:  # the smallest and largest model
+        training = spec.config.training.model_copy(
+            update={"steps": 4, "eval_every": 2, "test_size": 8, "batch_size": 4}
+        )
+        config = spec.config.model_copy(update={"training": training})
+        result = train_ensemble(config, seeds=[spec.seed], n_trains=np.array([8]))
+        assert np.isfinite(result.test_metric).all() and result.test_metric.shape == (1, 3)

@@ -290,6 +290,27 @@ def _fit_json(fit: FitConfig, series: FitSeries, analysis: AnalysisConfig) -> di
     return result
 
 
+def entropy_probe(records: list[RunRecord]) -> dict | None:
+    """How often attention entropy ends lower than it starts, over (layer, head, run) curves.
+
+    Tests seed 000's hypothesis that "the entropy of the Softmax on different layers almost
+    never decreases during training". ``None`` when no record carries the probe.
+    """
+    probed = [r for r in records if r.attention_entropy is not None and r.status == "done"]
+    if not probed:
+        return None
+    start = np.concatenate([r.attention_entropy[0].ravel() for r in probed])
+    end = np.concatenate([r.attention_entropy[-1].ravel() for r in probed])
+    decreased = int(np.sum(end < start))
+    return {
+        "runs": len(probed),
+        "curves": int(start.size),
+        "decreased": decreased,
+        "decreased_fraction": decreased / start.size,
+        "median_change_nats": float(np.median(end - start)),
+    }
+
+
 def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 0) -> dict:
     """The analysis document of a study's stored runs (schema ``samplelab.analysis/1``).
 
@@ -300,6 +321,9 @@ def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 
     if bootstrap is not None:
         analysis = analysis.model_copy(update={"bootstrap": bootstrap})
     cells = collect_cells(runs, analysis, seed)
+    by_cell: dict[tuple, list[RunRecord]] = {}
+    for record in runs.records:
+        by_cell.setdefault(cell_of(record, runs.cell_keys), []).append(record)
     thresholds = {cell_of(r, runs.cell_keys): runs.thresholds[r.run_key] for r in runs.records}
     fits = []
     for fit in analysis.fits:
@@ -321,6 +345,13 @@ def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 
             "seed": seed,
         },
         "runs": len(runs.records),
-        "cells": [_cell_json(cell, analysis, thresholds[tuple(cell.point.values())]) for cell in cells],
+        "cells": [
+            {
+                **_cell_json(cell, analysis, thresholds[tuple(cell.point.values())]),
+                "attention_entropy": entropy_probe(by_cell[tuple(cell.point.values())]),
+            }
+            for cell in cells
+        ],
         "fits": fits,
+        "attention_entropy": entropy_probe(runs.records),
     }

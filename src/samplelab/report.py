@@ -75,19 +75,19 @@ def _error_bars(entries: list[dict], ceiling: float) -> tuple[list, list, list]:
     return values, lows, highs
 
 
-def _draw_statistics(ax, document: dict, x_key: str, ceiling: float) -> None:
+def _draw_statistics(ax, document: dict, x_of, numeric: bool, ceiling: float) -> None:
     """KM medians and n* with their CIs, and the fitted n* law, from an analysis document."""
     level = f"{document['settings']['confidence']:.0%}"
-    for key, label, color, shift in (("km", "Kaplan–Meier median", "C0", 0.97), ("n_star", "n*(ε, δ)", "C1", 1.03)):
+    for key, label, color, shift in (("km", "Kaplan–Meier median", "C0", -1), ("n_star", "n*(ε, δ)", "C1", 1)):
         cells = [c for c in document["cells"] if (c["km"]["0.5"] if key == "km" else c["n_star"] or {}).get("value")]
         if not cells:
             continue
         entries = [c["km"]["0.5"] if key == "km" else c["n_star"] for c in cells]
         values, lows, highs = _error_bars(entries, ceiling)
-        xs = [c["point"][x_key] * shift for c in cells]
+        xs = [x_of(c["point"]) * (1 + 0.03 * shift) if numeric else x_of(c["point"]) + 0.08 * shift for c in cells]
         ax.errorbar(xs, values, yerr=[lows, highs], color=color, marker="o", capsize=3, label=f"{label} ({level} CI)")
-    for fit in document["fits"]:
-        if fit["x"] != x_key or fit["y"] != "n_star" or fit["status"] != "ok" or fit["law"] != "power":
+    for fit in document["fits"] if numeric else []:
+        if fit["y"] != "n_star" or fit["status"] != "ok" or fit["law"] != "power" or fit["series"]:
             continue
         gamma = fit["parameters"]["gamma"]
         xs = np.geomspace(min(p["x"] for p in fit["points"]), max(p["x"] for p in fit["points"]), 50)
@@ -102,26 +102,36 @@ def _draw_statistics(ax, document: dict, x_key: str, ceiling: float) -> None:
         )
 
 
-def plot_data_to_threshold(runs: StudyRuns, path: Path, document: dict | None = None) -> Path | None:
-    """Needs exactly one numeric cell key to use as the x axis; otherwise draws nothing.
+def plot_data_to_threshold(runs: StudyRuns, path: Path, document: dict | None = None) -> Path:
+    """Data needed per cell: against the cell's value when one numeric key defines cells, else per cell.
 
     With an analysis ``document`` (:func:`samplelab.analyze.analyze_study`) it draws KM
     medians and n* with CIs and the fitted n* law; without, the plain median over seeds.
     """
     keys = runs.cell_keys
     rows = cell_rows(runs)
-    if len(keys) != 1 or not all(isinstance(row[keys[0]], int | float) for row in rows):
-        return None
-    x_key = keys[0]
-    rows.sort(key=lambda row: row[x_key])
+    numeric = len(keys) == 1 and all(isinstance(row[keys[0]], int | float) and row[keys[0]] > 0 for row in rows)
+    if numeric:
+        rows.sort(key=lambda row: row[keys[0]])
+
+        def x_of(point: dict) -> float:
+            return point[keys[0]]
+    else:
+        order = {tuple(row[k] for k in keys): index + 1 for index, row in enumerate(rows)}
+
+        def x_of(point: dict) -> float:
+            return order[tuple(point[k] for k in keys)]
+
     reached = [v for row in rows for v in row["per_seed"].values() if v is not None]
     ceiling = (max(reached) if reached else 1) * 2
     fig, ax = plt.subplots(figsize=(7, 4.5))
     any_missed = False
     for row in rows:
         values = list(row["per_seed"].values())
-        # Seeds spread slightly sideways (×1.00–1.06) so that equal values stay visible.
-        spread = row[x_key] * (1 + 0.06 * np.linspace(-0.5, 0.5, len(values)))
+        x = x_of(row)
+        # Seeds spread slightly sideways so that equal values stay visible.
+        offsets = np.linspace(-0.5, 0.5, len(values))
+        spread = x * (1 + 0.06 * offsets) if numeric else x + 0.2 * offsets
         hit = [(x, v) for x, v in zip(spread, values, strict=True) if v is not None]
         ax.scatter([x for x, _ in hit], [v for _, v in hit], color="C0", alpha=0.6, s=18)
         missed = [x for x, v in zip(spread, values, strict=True) if v is None]
@@ -131,16 +141,16 @@ def plot_data_to_threshold(runs: StudyRuns, path: Path, document: dict | None = 
     if document is None:
         with_median = [row for row in rows if row["median"] is not None]
         ax.plot(
-            [row[x_key] for row in with_median],
+            [x_of(row) for row in with_median],
             [row["median"] for row in with_median],
             color="C0",
             marker="o",
             label="median over seeds",
         )
     else:
-        _draw_statistics(ax, document, x_key, ceiling)
-    if x_key == "task.set_size" and runs.regime == "fixed":
-        xs = np.array([row[x_key] for row in rows], dtype=float)
+        _draw_statistics(ax, document, x_of, numeric, ceiling)
+    if numeric and keys[0] == "task.set_size" and runs.regime == "fixed":
+        xs = np.array([row[keys[0]] for row in rows], dtype=float)
         ax.plot(xs, 4 * xs, "k:", lw=1, label="4·N (seed 000)")
         ax.plot(xs, 8 * xs, "k--", lw=1, label="8·N (seed 000)")
     if any_missed:
@@ -148,12 +158,18 @@ def plot_data_to_threshold(runs: StudyRuns, path: Path, document: dict | None = 
             [], [], marker="^", facecolors="none", edgecolors="C3", label="not reached (censored, drawn at 2× max)"
         )
     measure = "training-set size to threshold" if runs.regime == "fixed" else "samples to threshold"
-    ax.set(xscale="log", yscale="log", xlabel=x_key, ylabel=measure)
-    ax.set_xticks([row[x_key] for row in rows])
-    for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_formatter(ScalarFormatter())
-        axis.set_minor_formatter(NullFormatter())
-    ax.set_title(f"{runs.study.name}: {measure}")
+    ax.set_yscale("log")
+    if numeric:
+        ax.set(xscale="log", xlabel=keys[0])
+        ax.set_xticks([row[keys[0]] for row in rows])
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    else:
+        ax.set_xticks(range(1, len(rows) + 1), [_label(keys, tuple(row[k] for k in keys)) for row in rows])
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set(ylabel=measure, title=f"{runs.study.name}: {measure}")
     ax.legend(fontsize=8)
     return _save(fig, path)
 
@@ -177,7 +193,5 @@ def write_figures(runs: StudyRuns, out_dir: Path, document: dict | None = None) 
         paths.append(plot_metric_vs_train_size(runs, out_dir / "metric_vs_train_size.png"))
     else:
         paths.append(plot_learning_curves(runs, out_dir / "learning_curves.png"))
-    data_plot = plot_data_to_threshold(runs, out_dir / "data_to_threshold.png", document)
-    if data_plot is not None:
-        paths.append(data_plot)
+    paths.append(plot_data_to_threshold(runs, out_dir / "data_to_threshold.png", document))
     return paths

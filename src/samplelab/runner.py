@@ -88,6 +88,7 @@ def records_from_result(members: list[RunSpec], result: EnsembleResult, wall_sec
                 config_json=canonical_json(config.model_dump(mode="json")),
                 wall_seconds=wall_seconds / len(result.diverged),
                 point=spec.point,
+                attention_entropy=None if result.attention_entropy is None else result.attention_entropy[index],
             )
         )
     return records

@@ -9,7 +9,10 @@ Schema (queryable directly with ``sqlite3``, DuckDB or pandas):
     ``eval_steps`` / ``test_metric`` / ``train_loss`` BLOB (zlib-compressed little-endian
     float32 arrays: the whole learning curve in one row), ``config_json`` TEXT (the full
     resolved run config), ``wall_seconds`` REAL (the ensemble's wall time ÷ its size),
-    ``created_at`` TEXT (UTC ISO), ``samplelab_version`` TEXT.
+    ``created_at`` TEXT (UTC ISO), ``samplelab_version`` TEXT, ``attention_entropy`` BLOB
+    (float32 ``[K+1, layers, heads]`` mean attention entropy in nats at each eval; NULL for
+    models without attention or runs stored before the probe existed) with its shape in
+    ``attention_shape`` TEXT (``"K+1,layers,heads"``).
 
 ``study_runs`` — which runs belong to which study and profile, with their grid point:
     ``study`` TEXT, ``profile`` TEXT, ``run_key`` TEXT, ``point_json`` TEXT; PK (study, profile, run_key).
@@ -51,7 +54,9 @@ CREATE TABLE IF NOT EXISTS runs (
     config_json TEXT NOT NULL,
     wall_seconds REAL,
     created_at TEXT NOT NULL,
-    samplelab_version TEXT NOT NULL
+    samplelab_version TEXT NOT NULL,
+    attention_entropy BLOB,
+    attention_shape TEXT
 );
 CREATE TABLE IF NOT EXISTS study_runs (
     study TEXT NOT NULL,
@@ -91,6 +96,7 @@ class RunRecord:
     config_json: str
     wall_seconds: float | None = None
     point: dict = field(default_factory=dict)
+    attention_entropy: np.ndarray | None = None  # [K+1, layers, heads] nats
 
     @property
     def samples_seen(self) -> np.ndarray:
@@ -125,6 +131,11 @@ class ResultStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+        with self._db:  # stores written before the attention probe existed gain its columns
+            for column, kind in (("attention_entropy", "BLOB"), ("attention_shape", "TEXT")):
+                if column not in columns:
+                    self._db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self._db.close()
@@ -165,6 +176,8 @@ class ResultStore:
                 _finite_or_none(r.final_metric), _finite_or_none(r.best_metric),
                 encode_array(r.eval_steps), encode_array(r.test_metric), encode_array(r.train_loss),
                 r.config_json, r.wall_seconds, now, __version__,
+                None if r.attention_entropy is None else encode_array(r.attention_entropy),
+                None if r.attention_entropy is None else ",".join(map(str, r.attention_entropy.shape)),
             )
             for r in records
         ]  # fmt: skip
@@ -172,7 +185,8 @@ class ResultStore:
             self._db.executemany(
                 "INSERT INTO runs (run_key, status, task, model, seed, n_train, lr, baseline, "
                 "samples_per_step, final_metric, best_metric, eval_steps, test_metric, train_loss, config_json, "
-                "wall_seconds, created_at, samplelab_version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "wall_seconds, created_at, samplelab_version, attention_entropy, attention_shape) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT (run_key) DO NOTHING",
                 rows,
             )
@@ -190,18 +204,21 @@ class ResultStore:
         """Finished runs of a study/profile, ordered by grid point then seed."""
         cursor = self._db.execute(
             "SELECT r.run_key, r.status, r.task, r.model, r.seed, r.n_train, r.lr, r.baseline, r.samples_per_step, "
-            "r.eval_steps, r.test_metric, r.train_loss, r.config_json, r.wall_seconds, s.point_json "
+            "r.eval_steps, r.test_metric, r.train_loss, r.config_json, r.wall_seconds, s.point_json, "
+            "r.attention_entropy, r.attention_shape "
             "FROM study_runs s JOIN runs r ON r.run_key = s.run_key WHERE s.study = ? AND s.profile = ? "
             "ORDER BY s.point_json, r.seed",
             (study, profile),
         )
         records = []
         for row in cursor:
-            *head, eval_steps, test_metric, train_loss, config_json, wall, point_json = row
+            *head, eval_steps, test_metric, train_loss, config_json, wall, point_json, entropy, shape = row
+            if entropy is not None:
+                entropy = decode_array(entropy).reshape(tuple(int(n) for n in shape.split(",")))
             records.append(
                 RunRecord(
                     *head, decode_array(eval_steps), decode_array(test_metric), decode_array(train_loss),
-                    config_json, wall, json.loads(point_json),
+                    config_json, wall, json.loads(point_json), entropy,
                 )
             )  # fmt: skip
         return records

@@ -27,12 +27,25 @@ import numpy as np
 import optax
 
 from samplelab.config import OptimizerConfig, RunConfig, TrainingConfig
-from samplelab.models import ModelConfig, build_model
+from samplelab.models import MODELS, ModelConfig, build_model
 from samplelab.tasks import TaskConfig, build_task
 
 # Offsets folded into a member's seed key for its independent streams.
 _MODEL, _TASK, _POOL, _TEST, _STEPS = range(5)
 _EVAL_BATCH = 128
+_PROBE_EXAMPLES = 64
+
+
+def attention_entropy(weights: jax.Array) -> jax.Array:
+    """Mean row entropy (nats) per head of attention ``weights`` ``[H, T, S]`` → ``[H]``.
+
+    Rows that sum to less than 1 (attention with a dropped "no-op" slot) count the missing
+    mass as one more outcome, so the entropy is that of the full softmax.
+    """
+    rest = jnp.clip(1.0 - jnp.sum(weights, axis=-1), 0.0, 1.0)
+    entropy = -jnp.sum(jax.scipy.special.xlogy(weights, weights), axis=-1) - jax.scipy.special.xlogy(rest, rest)
+    return jnp.mean(entropy, axis=-1)
+
 
 # Called with the index of each finished evaluation chunk (from inside the compiled loop).
 _progress_hook: Callable[[int], None] | None = None
@@ -48,6 +61,9 @@ class EnsembleResult:
         test_metric: ``[E, K+1]`` mean test metric (task units) at each eval step.
         train_loss: ``[E, K]`` mean training loss over the ``k`` steps before each eval.
         diverged: ``[E]`` true where any loss or metric was NaN/inf.
+        attention_entropy: ``[E, K+1, layers, heads]`` mean entropy (nats) of each head's
+            attention rows at each eval, over the first 64 test examples and all destination
+            tokens; ``None`` for models without ``attention_weights``.
         params: the trained parameters, arrays with a leading ensemble axis E.
     """
 
@@ -57,6 +73,7 @@ class EnsembleResult:
     train_loss: np.ndarray
     diverged: np.ndarray
     params: object
+    attention_entropy: np.ndarray | None = None  # [E, K+1, layers, heads] nats; None: model has no attention probe
 
 
 def make_optimizer(config: OptimizerConfig, steps: int) -> optax.GradientTransformation:
@@ -100,6 +117,7 @@ def _compiled_trainer(
     task = build_task(task_config)
     optimizer = make_optimizer(optimizer_config, training.steps)
     batch, every, online = training.batch_size, training.eval_every, training.regime == "online"
+    probe = hasattr(MODELS.get(model_config.name).factory, "attention_weights")
 
     def init_member(seed_key):
         model = build_model(
@@ -140,7 +158,15 @@ def _compiled_trainer(
                 inputs, target = task.sample(jax.random.fold_in(test_key, j), run_state)
                 return task.metric(model(inputs), target)
 
-            return jnp.mean(jax.lax.map(one, jnp.arange(training.test_size), batch_size=_EVAL_BATCH))
+            def entropy_of(j):
+                inputs, _ = task.sample(jax.random.fold_in(test_key, j), run_state)
+                return jnp.stack([attention_entropy(w) for w in model.attention_weights(inputs)])  # [L, H]
+
+            metric = jnp.mean(jax.lax.map(one, jnp.arange(training.test_size), batch_size=_EVAL_BATCH))
+            if not probe:
+                return metric, jnp.zeros((0, 0))
+            examples = jnp.arange(min(_PROBE_EXAMPLES, training.test_size))
+            return metric, jnp.mean(jax.lax.map(entropy_of, examples), axis=0)
 
         step_all = jax.vmap(member_step, in_axes=(0, 0, 0, 0, 0, 0, 0, None))
         eval_all = jax.vmap(member_eval)
@@ -154,13 +180,16 @@ def _compiled_trainer(
 
         def one_chunk(carry, chunk_index):
             carry, losses = jax.lax.scan(one_step, carry, chunk_index * every + jnp.arange(every))
-            metrics = eval_all(carry[0], run_states, test_keys)
+            metrics, entropies = eval_all(carry[0], run_states, test_keys)
             jax.debug.callback(_report_progress, chunk_index)
-            return carry, (metrics, jnp.mean(losses, axis=0))
+            return carry, (metrics, entropies, jnp.mean(losses, axis=0))
 
-        initial = eval_all(params, run_states, test_keys)
-        (params, _), (metrics, losses) = jax.lax.scan(one_chunk, (params, opt_states), jnp.arange(training.n_evals))
-        return params, jnp.concatenate([initial[:, None], metrics.T], axis=1), losses.T
+        initial, initial_entropy = eval_all(params, run_states, test_keys)
+        (params, _), (metrics, entropies, losses) = jax.lax.scan(
+            one_chunk, (params, opt_states), jnp.arange(training.n_evals)
+        )
+        entropy = jnp.concatenate([initial_entropy[:, None], jnp.moveaxis(entropies, 0, 1)], axis=1)
+        return params, jnp.concatenate([initial[:, None], metrics.T], axis=1), losses.T, entropy
 
     return jax.jit(train)
 
@@ -222,7 +251,7 @@ def train_ensemble(
     seed_keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, dtype=jnp.uint32))
     _progress_hook = progress
     try:
-        params, metrics, losses = _run_interruptibly(
+        params, metrics, losses, entropy = _run_interruptibly(
             trainer, seed_keys, jnp.asarray(lrs, jnp.float32), jnp.asarray(n_trains, jnp.int32)
         )
         metrics, losses = np.asarray(metrics, np.float64), np.asarray(losses, np.float64)
@@ -237,4 +266,5 @@ def train_ensemble(
         train_loss=losses,
         diverged=diverged,
         params=params,
+        attention_entropy=np.asarray(entropy, np.float64) if entropy.shape[-1] else None,
     )

@@ -99,6 +99,13 @@ def _print_analysis(document: dict) -> None:
             "—" if cell["n_star"] is None else _value_ci(cell["n_star"]),
         )
     console.print(cells)
+    probe = document.get("attention_entropy")
+    if probe:
+        console.print(
+            f"attention entropy: {probe['decreased']} of {probe['curves']} (layer, head, run) curves end lower "
+            f"than they start ({probe['decreased_fraction']:.0%}); median change {probe['median_change_nats']:+.3f} nats",
+            markup=False,
+        )
     if not document["fits"]:
         return
     console.print(f"fitted laws ({level} CIs: cluster bootstrap over seeds)", markup=False)

@@ -115,6 +115,15 @@ class Transformer(eqx.Module):
         self.final_norm = eqx.nn.LayerNorm(config.d_model)
         self.unembed = eqx.nn.Linear(config.d_model, output_dim, key=k_out)
 
+    def attention_weights(self, x: jax.Array) -> list[jax.Array]:
+        """Per layer, ``[heads, T, T]`` attention probabilities on input ``x``."""
+        h = _per_token(self.embed, x)
+        weights = []
+        for block in self.blocks:
+            weights.append(block.attention.weights(_per_token(block.attention_norm, h)))
+            h = block(h)
+        return weights
+
     def __call__(self, x: jax.Array) -> jax.Array:
         """``x [T, W] → [T, output_dim]``."""
         h = _per_token(self.embed, x)
