@@ -106,6 +106,18 @@ def test_refine_bisects_the_bracket_and_resumes(stored, capsys):
     cells = json.loads(capsys.readouterr().out)["cells"]
     assert all(cell["n_star"]["sizes"] == [8, 11, 16] for cell in cells)
 
+    # Another study with the same runs reuses the refinement runs: registered, not retrained.
+    twin = study_file.with_name("twin.toml")
+    twin.write_text(study_file.read_text().replace('name = "tiny"', 'name = "twin"'))
+    with ResultStore(store) as results:
+        twin_study = load_study(twin)
+        results.register_study("twin", "default", [(s.key, s.point) for s in twin_study.runs])
+    assert main(["refine", str(twin), "--store", str(store), "--max-rounds", "1"]) == 0
+    assert "round 1: added" in capsys.readouterr().out
+    with ResultStore(store) as results:
+        assert results.count_runs() == count
+        assert len(load_study_runs(twin_study, results).records) == 12
+
     # A changed study no longer matches the refinement runs: they drop out, like grid runs.
     changed = study_file.read_text().replace("lr = 0.003", "lr = 0.004")
     study_file.write_text(changed)

@@ -90,18 +90,21 @@ def refine_n_star(
 ) -> list[list[CellStatus]]:
     """Run refinement rounds until every cell stops or ``max_rounds``; returns each round's statuses.
 
-    The study's grid runs must be stored already (``samplelab run``). The last entry is
-    the state after the final round (no sizes added).
+    The study's grid runs must be stored already (``samplelab run``). Every entry but the
+    last is a round that was trained; the last is the state after them (its ``added`` is
+    what a further round would add).
     """
     history = []
     for round_number in range(1, max_rounds + 1):
         specs, statuses = plan_round(study, store, ratio, round_number)
         history.append(statuses)
-        finished = store.finished_keys(s.key for s in specs)
-        specs = [s for s in specs if s.key not in finished]
         if not specs:
             return history
+        # Register every added run, even one another study already trained (same key).
         store.register_study(study.name, study.profile, [(s.key, s.point) for s in specs])
-        train_runs(specs, store, max_ensemble=max_ensemble, progress=progress)
+        finished = store.finished_keys(s.key for s in specs)
+        pending = [s for s in specs if s.key not in finished]
+        if pending:
+            train_runs(pending, store, max_ensemble=max_ensemble, progress=progress)
     history.append(plan_round(study, store, ratio, max_rounds + 1)[1])
     return history

@@ -138,7 +138,7 @@ def refine(
         history = refine_n_star(
             study, results, ratio=ratio, max_rounds=max_rounds, max_ensemble=max_ensemble, progress=progress
         )
-    for number, statuses in enumerate(history, start=1):
+    for number, statuses in enumerate(history[:-1], start=1):
         added = [s for s in statuses if s.added is not None]
         if added:
             sizes = ", ".join(f"{_point_text(s.point)}: n={s.added}" for s in added)
@@ -146,7 +146,8 @@ def refine(
     for status in history[-1]:
         value = "not reached" if status.n_star is None else f"{status.n_star:.4g}"
         console.print(
-            f"{_point_text(status.point)}: n* = {value} {_interval_text(status.ci)} — {status.reason or 'open'}",
+            f"{_point_text(status.point)}: n* = {value} {_interval_text(status.ci)} — "
+            f"{status.reason or f'open (a further round would add n={status.added})'}",
             markup=False,
         )
 
