@@ -2,7 +2,8 @@
 
 * ``metric_vs_train_size.png`` (fixed regime): final test metric vs training-set size,
   one line per cell (median over seeds, band = min–max), threshold dashed.
-* ``learning_curves.png`` (online regime): test metric vs samples seen, one line per cell.
+* ``learning_curves.png`` (online regime, or fixed with ≤ 12 (cell, n) groups): median
+  test metric (solid) and training loss (dotted) vs optimizer steps.
 * ``data_to_threshold.png``: data needed to reach the threshold vs the cell's grid value,
   one dot per seed (censored seeds as open triangles above the data); the Kaplan–Meier
   median and n* with CIs and the fitted n* law when an analysis is given (else the plain
@@ -54,16 +55,35 @@ def plot_metric_vs_train_size(runs: StudyRuns, path: Path) -> Path:
     return _save(fig, path)
 
 
+MAX_CURVES = 12  # learning-curve figures with more lines than this are unreadable
+
+
+def _curve_groups(runs: StudyRuns) -> dict[tuple, list]:
+    """Runs grouped by cell, and by training-set size in the fixed regime."""
+    groups: dict[tuple, list] = {}
+    for cell, records in _cells(runs).items():
+        for record in records:
+            size = (record.n_train,) if runs.regime == "fixed" else ()
+            groups.setdefault((*cell, *size), []).append(record)
+    return groups
+
+
 def plot_learning_curves(runs: StudyRuns, path: Path) -> Path:
+    """Median test metric (solid) and training loss (dotted) vs optimizer steps, per cell (and n)."""
+    keys = runs.cell_keys + (["training.n_train"] if runs.regime == "fixed" else [])
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for cell, records in sorted(_cells(runs).items(), key=lambda kv: cell_sort_key(kv[0])):
-        curves = np.stack([r.test_metric for r in records])
-        ax.plot(records[0].samples_seen[1:], np.nanmedian(curves, axis=0)[1:], label=_label(runs.cell_keys, cell))
+    for group, records in sorted(_curve_groups(runs).items(), key=lambda kv: cell_sort_key(kv[0])):
+        steps = records[0].eval_steps
+        test = np.nanmedian(np.stack([r.test_metric for r in records]), axis=0)
+        line = ax.plot(steps[1:], test[1:], label=_label(keys, group))[0]
+        train = np.nanmedian(np.stack([r.train_loss for r in records]), axis=0)
+        ax.plot(steps[1:], train, ls=":", color=line.get_color())
     threshold = next(iter(runs.thresholds.values()))
     ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:.3g}")
-    ax.set(xscale="log", yscale="log", xlabel="samples seen", ylabel="test metric (median over seeds)")
+    ax.plot([], [], "k:", label="training loss")
+    ax.set(xscale="log", yscale="log", xlabel="optimizer steps", ylabel="test metric (median over seeds)")
     ax.set_title(f"{runs.study.name}: learning curves")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     return _save(fig, path)
 
 
@@ -191,7 +211,7 @@ def write_figures(runs: StudyRuns, out_dir: Path, document: dict | None = None) 
     paths = []
     if runs.regime == "fixed":
         paths.append(plot_metric_vs_train_size(runs, out_dir / "metric_vs_train_size.png"))
-    else:
+    if runs.regime == "online" or len(_curve_groups(runs)) <= MAX_CURVES:
         paths.append(plot_learning_curves(runs, out_dir / "learning_curves.png"))
     paths.append(plot_data_to_threshold(runs, out_dir / "data_to_threshold.png", document))
     return paths
