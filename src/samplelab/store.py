@@ -132,10 +132,14 @@ class ResultStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
-        with self._db:  # stores written before the attention probe existed gain its columns
-            for column, kind in (("attention_entropy", "BLOB"), ("attention_shape", "TEXT")):
-                if column not in columns:
-                    self._db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+        for column, kind in (("attention_entropy", "BLOB"), ("attention_shape", "TEXT")):
+            if column not in columns:  # a store written before the attention probe existed
+                try:
+                    with self._db:
+                        self._db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+                except sqlite3.OperationalError as err:  # another process added it first
+                    if "duplicate column" not in str(err):
+                        raise
 
     def close(self) -> None:
         self._db.close()
