@@ -64,7 +64,7 @@ def refinement_specs(study: Study, stored: list[RunRecord]) -> dict[str, RunSpec
     if N_TRAIN not in study.grid:
         return {}
     grid_keys = {spec.key for spec in study.runs}
-    by_cell_seed = {(cell_point(spec.point), spec.seed): spec for spec in study.runs}
+    by_cell_seed = grid_run_by_cell_and_seed(study)
     accepted = {}
     for record in stored:
         base = by_cell_seed.get((cell_point(record.point), record.seed))
@@ -75,6 +75,11 @@ def refinement_specs(study: Study, stored: list[RunRecord]) -> dict[str, RunSpec
         if candidate.key == record.run_key:
             accepted[candidate.key] = candidate
     return accepted
+
+
+def grid_run_by_cell_and_seed(study: Study) -> dict[tuple, RunSpec]:
+    """A grid run of each (cell, seed): the template a run at another ``n_train`` is derived from."""
+    return {(cell_point(spec.point), spec.seed): spec for spec in study.runs}
 
 
 def cell_point(point: dict) -> tuple:

@@ -19,7 +19,7 @@ from samplelab.measure import samples_to_threshold, train_size_to_threshold
 from samplelab.stats.bootstrap import expanded_percentile_interval, resample_within_groups
 from samplelab.stats.nstar import NStar, n_star
 from samplelab.stats.powerlaw import EXPONENT, MIN_DISTINCT_X, fit_law, fit_law_batch, predict
-from samplelab.stats.survival import kaplan_meier
+from samplelab.stats.survival import KaplanMeier, kaplan_meier
 from samplelab.stats.theory import agrees, evaluate_expression
 from samplelab.store import RunRecord
 
@@ -28,16 +28,25 @@ SCHEMA = "samplelab.analysis/1"
 
 @dataclass
 class Cell:
-    """One grid point (``training.n_train`` removed) and its per-seed measurements."""
+    """One grid point (``training.n_train`` removed), its runs and per-seed measurements."""
 
     point: dict
-    config: dict  # resolved run config of its first run (for theory variables)
+    records: list[RunRecord]  # the cell's runs, by seed
+    threshold: float  # ε in the task's units
     seeds: list[int]
     needed: np.ndarray  # [S] data needed, or the budget it was censored at
     reached: np.ndarray  # [S] bool
-    runs: int
-    diverged_runs: int
+    km: KaplanMeier  # quantiles of ``needed`` (censored where not ``reached``)
     n_star: NStar | None = None
+
+    @property
+    def config(self) -> dict:
+        """Resolved run config of its first run (binds theory variables)."""
+        return self.records[0].config
+
+    @property
+    def diverged_runs(self) -> int:
+        return sum(r.status == "diverged" for r in self.records)
 
 
 def _seed_measure(records: list[RunRecord], threshold: float, regime: str) -> tuple[float, bool]:
@@ -73,14 +82,16 @@ def collect_cells(runs: StudyRuns, analysis: AnalysisConfig, seed: int = 0) -> l
         by_seed = dict(sorted(by_seed.items()))
         measured = [_seed_measure(rs, runs.thresholds[rs[0].run_key], runs.regime) for rs in by_seed.values()]
         records = [r for rs in by_seed.values() for r in rs]
+        needed = np.array([m[0] for m in measured])
+        reached = np.array([m[1] for m in measured])
         entry = Cell(
             point=dict(zip(keys, cell, strict=True)),
-            config=records[0].config,
+            records=records,
+            threshold=runs.thresholds[records[0].run_key],
             seeds=list(by_seed),
-            needed=np.array([m[0] for m in measured]),
-            reached=np.array([m[1] for m in measured]),
-            runs=len(records),
-            diverged_runs=sum(r.status == "diverged" for r in records),
+            needed=needed,
+            reached=reached,
+            km=kaplan_meier(needed, reached, analysis.quantiles, analysis.confidence),
         )
         if runs.regime == "fixed":
             sizes, success = _success_matrix(by_seed, runs.thresholds)
@@ -97,12 +108,12 @@ def _interval(ci: tuple[float | None, float | None]) -> list[float | None]:
     return [None if v is None or not np.isfinite(v) else float(v) for v in ci]
 
 
-def _cell_json(cell: Cell, analysis: AnalysisConfig, threshold: float) -> dict:
-    km = kaplan_meier(cell.needed, cell.reached, analysis.quantiles, analysis.confidence)
+def _cell_json(cell: Cell) -> dict:
+    km = cell.km
     result = {
         "point": cell.point,
-        "threshold": threshold,
-        "runs": cell.runs,
+        "threshold": cell.threshold,
+        "runs": len(cell.records),
         "seeds": len(cell.seeds),
         "converged": km.events,
         "censored": km.total - km.events,
@@ -126,6 +137,7 @@ def _cell_json(cell: Cell, analysis: AnalysisConfig, threshold: float) -> dict:
             "sizes": ns.sizes,
             "success_rate": ns.success_rate,
         }
+    result["attention_entropy"] = entropy_probe(cell.records)
     return result
 
 
@@ -201,7 +213,7 @@ def _fit_points(
             value = cell.n_star.value if cell.n_star else None
             replicate = cell.n_star.replicates if cell.n_star else np.full(analysis.bootstrap, np.inf)
         else:
-            value = kaplan_meier(cell.needed, cell.reached, (0.5,), analysis.confidence).median.value
+            value = cell.km.median.value
             replicate = _km_median_replicates(cell, analysis.bootstrap, rng)
         entry = points.setdefault(
             key, {"config": cell.config, "x": [], "y": [], "reps": [], "units": [], "censored": []}
@@ -321,10 +333,6 @@ def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 
     if bootstrap is not None:
         analysis = analysis.model_copy(update={"bootstrap": bootstrap})
     cells = collect_cells(runs, analysis, seed)
-    by_cell: dict[tuple, list[RunRecord]] = {}
-    for record in runs.records:
-        by_cell.setdefault(cell_of(record, runs.cell_keys), []).append(record)
-    thresholds = {cell_of(r, runs.cell_keys): runs.thresholds[r.run_key] for r in runs.records}
     fits = []
     for fit in analysis.fits:
         for series in _fit_points(fit, runs, cells, analysis, seed):
@@ -345,13 +353,7 @@ def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 
             "seed": seed,
         },
         "runs": len(runs.records),
-        "cells": [
-            {
-                **_cell_json(cell, analysis, thresholds[tuple(cell.point.values())]),
-                "attention_entropy": entropy_probe(by_cell[tuple(cell.point.values())]),
-            }
-            for cell in cells
-        ],
+        "cells": [_cell_json(cell) for cell in cells],
         "fits": fits,
         "attention_entropy": entropy_probe(runs.records),
     }

@@ -21,7 +21,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from samplelab.analysis import REFINEMENT_KEY, cell_point, load_study_runs
+from samplelab.analysis import REFINEMENT_KEY, cell_point, grid_run_by_cell_and_seed, load_study_runs
 from samplelab.analyze import collect_cells
 from samplelab.runner import DEFAULT_MAX_ENSEMBLE, RunProgress, train_runs
 from samplelab.store import ResultStore
@@ -50,7 +50,7 @@ def plan_round(
     """The runs one refinement round adds, and each cell's status before it."""
     runs = load_study_runs(study, store)
     cells = collect_cells(runs, study.analysis)
-    base = {(cell_point(s.point), s.seed): s for s in study.runs}
+    base = grid_run_by_cell_and_seed(study)
     specs: list[RunSpec] = []
     statuses = []
     for cell in cells:

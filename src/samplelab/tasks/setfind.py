@@ -37,6 +37,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from samplelab.tasks.base import TASKS, TaskConfig
+from samplelab.tasks.setfind2 import position_code
 
 SCALE = 10.0
 SINUSOID_PAIRS = 4
@@ -109,9 +110,7 @@ class Setfind:
         """``[T]`` integer positions → ``[T, position_dims]``."""
         if self.config.positions == "linear":
             return positions[:, None].astype(np.float32)
-        periods = 4.0 * 2.0 ** np.arange(SINUSOID_PAIRS)
-        angles = 2 * np.pi * positions[:, None] / periods
-        return (SCALE * np.stack([-np.cos(angles), np.sin(angles)], -1).reshape(len(positions), -1)).astype(np.float32)
+        return position_code(positions, SINUSOID_PAIRS)
 
     def init_run_state(self, key: jax.Array) -> jax.Array:
         """setfind has no per-run state (the cursor is drawn per example)."""

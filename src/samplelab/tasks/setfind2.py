@@ -47,9 +47,9 @@ class Setfind2Config(TaskConfig):
     distract: int = Field(0, ge=0, le=4096, description="distractor content dims")
 
 
-def position_code(positions: np.ndarray) -> np.ndarray:
-    """Sinusoidal code ×10 of integer ``positions`` [P] → [P, 16] float32."""
-    periods = 4.0 * 2.0 ** np.arange(POSITION_PAIRS)
+def position_code(positions: np.ndarray, pairs: int = POSITION_PAIRS) -> np.ndarray:
+    """Sinusoidal code ×10 of integer ``positions`` [P] → [P, 2·pairs] float32 (periods 4·2^i)."""
+    periods = 4.0 * 2.0 ** np.arange(pairs)
     angles = 2.0 * np.pi * np.asarray(positions, dtype=np.float64)[:, None] / periods
     code = np.stack([-np.cos(angles), np.sin(angles)], axis=-1).reshape(len(positions), -1)
     return (SCALE * code).astype(np.float32)
