@@ -55,3 +55,5 @@ def test_quick_profile_trains_at_a_tiny_size(path):
         config = spec.config.model_copy(update={"training": training})
         result = train_ensemble(config, seeds=[spec.seed], n_trains=np.array([8]))
         assert np.isfinite(result.test_metric).all() and result.test_metric.shape == (1, 3)
+        if spec.config.training.validation_size:
+            assert np.isfinite(result.validation_loss).all() and result.validation_loss.shape == (1, 3)

@@ -72,6 +72,22 @@ class FitConfig(StrictConfig):
         return value
 
 
+class ModelSelectionConfig(StrictConfig):
+    """Discrete model selection: K candidate models trained on the same data at each size.
+
+    At each (seed, n_train) the candidate with the least final validation loss is chosen,
+    and the data it needs (n*) is compared with always using the largest candidate.
+    """
+
+    candidates: str = Field(
+        description='grid key(s) naming the candidates, comma-joined for a zipped axis, e.g. "model.layers,model.heads"'
+    )
+
+    @property
+    def fields(self) -> list[str]:
+        return [part.strip() for part in self.candidates.split(",")]
+
+
 class AnalysisConfig(StrictConfig):
     """Statistics settings of a study (all optional)."""
 
@@ -81,6 +97,7 @@ class AnalysisConfig(StrictConfig):
     n_star_method: Literal["isotonic", "logistic"] = "isotonic"
     quantiles: list[float] = Field([0.25, 0.5, 0.75], description="Kaplan–Meier quantiles reported per cell")
     fits: list[FitConfig] = []
+    model_selection: ModelSelectionConfig | None = None
 
     @field_validator("quantiles")
     @classmethod
@@ -122,3 +139,27 @@ def check_fits(analysis: AnalysisConfig, grid: dict[str, list], regime: str) -> 
                         f'{where}.theory.variables.{name}: "{path}" is not a config field — fix: use '
                         '"<section>.<field>", e.g. "task.set_size"'
                     )
+
+
+def check_model_selection(analysis: AnalysisConfig, grid: dict[str, list], regime: str, validation_size: int) -> None:
+    """Check ``[analysis.model_selection]`` against the grid and the training config."""
+    selection = analysis.model_selection
+    if selection is None:
+        return
+    where = "analysis.model_selection"
+    missing = [f for f in selection.fields if f not in grid]
+    if missing:
+        keys = ", ".join(grid) or "none (add a [grid])"
+        raise ConfigError(f'{where}.candidates: "{missing[0]}" is not a grid key — fix: use one of {keys}')
+    if N_TRAIN in selection.fields:
+        raise ConfigError(f"{where}.candidates: {N_TRAIN} is the data axis — fix: name the model axis")
+    if regime != "fixed" or N_TRAIN not in grid:
+        raise ConfigError(
+            f'{where}: model selection needs the fixed regime and a "{N_TRAIN}" grid — fix: set '
+            f'training.regime = "fixed" with a grid over {N_TRAIN}'
+        )
+    if validation_size < 1:
+        raise ConfigError(
+            f"{where}: candidates are chosen by validation loss but training.validation_size is 0 — fix: set "
+            "training.validation_size, e.g. 128"
+        )

@@ -22,6 +22,15 @@ from samplelab.tasks import TASKS, TaskConfig
 # Bumped when the meaning of a stored run changes, so old rows are not reused silently.
 RUN_KEY_SCHEMA = 1
 
+# Fields added to a config after RUN_KEY_SCHEMA 1, with the value that reproduces the
+# behaviour before they existed. At that value they are left out of the training identity,
+# so adding a field never changes the keys of runs already stored; any other value enters
+# the identity and so makes a new run. A new field whose default changes behaviour needs a
+# schema bump instead.
+IDENTITY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "training": {"validation_size": 0},
+}
+
 
 class OptimizerConfig(StrictConfig):
     """Optimizer and learning-rate schedule (``lr`` may differ across one ensemble)."""
@@ -43,7 +52,11 @@ class TrainingConfig(StrictConfig):
     ``regime = "online"`` draws fresh examples every step; ``"fixed"`` draws every batch
     (uniformly, with replacement) from the run's first ``n_train`` examples of a fixed pool.
     The test set (``test_size`` examples, disjoint from any training pool) is evaluated at
-    step 0 and every ``eval_every`` steps.
+    step 0 and every ``eval_every`` steps. With ``validation_size = v > 0`` the training
+    loss on a validation split is taken at the same steps: pool examples ``n_train …
+    n_train + v − 1`` in the fixed regime (so never trained on, and not test examples),
+    pool examples ``0 … v − 1`` online (the pool is otherwise unused there). It is what
+    model selection may look at; the test set is not.
     """
 
     regime: Literal["online", "fixed"] = "online"
@@ -52,6 +65,7 @@ class TrainingConfig(StrictConfig):
     n_train: int | None = Field(None, ge=1, le=1_000_000_000, description="fixed regime only")
     eval_every: int = Field(50, ge=1)
     test_size: int = Field(256, ge=1, le=1_000_000)
+    validation_size: int = Field(0, ge=0, le=1_000_000, description="held-out examples for validation loss; 0: none")
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainingConfig:
@@ -126,6 +140,10 @@ def training_identity(config: RunConfig) -> dict[str, Any]:
     """The parts of a run config that change what is trained (measurement excluded)."""
     dumped = config.model_dump(mode="json")
     dumped.pop("measurement")
+    for section, defaults in IDENTITY_DEFAULTS.items():
+        for name, value in defaults.items():
+            if dumped[section].get(name, value) == value:
+                dumped[section].pop(name, None)
     return dumped
 
 

@@ -8,6 +8,10 @@
   one dot per seed (censored seeds as open triangles above the data); the Kaplan–Meier
   median and n* with CIs and the fitted n* law when an analysis is given (else the plain
   median); for a ``task.set_size`` axis, reference lines at 4·N and 8·N (seed 000's claim).
+* ``model_selection.png`` (studies with ``[analysis.model_selection]``): per series, the
+  fraction of seeds whose final test metric is at or below ε vs training-set size for the
+  selected, largest and oracle strategies, with n* marked; and how often each candidate is
+  chosen by validation loss at each size.
 """
 
 from __future__ import annotations
@@ -194,6 +198,36 @@ def plot_data_to_threshold(runs: StudyRuns, path: Path, document: dict | None = 
     return _save(fig, path)
 
 
+_STRATEGY_STYLE = {"selected": ("C0", "o-"), "largest": ("C3", "s--"), "oracle": ("0.5", ":")}
+
+
+def plot_model_selection(selections: list[dict], path: Path, delta: float) -> Path:
+    """Success rate vs n per strategy (left) and the candidates chosen (right), per series."""
+    fig, axes = plt.subplots(len(selections), 2, figsize=(11, 4 * len(selections)), squeeze=False)
+    for (left, right), entry in zip(axes, selections, strict=True):
+        sizes = np.array(entry["sizes"], dtype=float)
+        series = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in entry["series"].items())
+        for name, (color, style) in _STRATEGY_STYLE.items():
+            estimate = entry["n_star"][name]
+            label = name + ("" if estimate["value"] is None else f" (n* = {estimate['value']:.0f})")
+            left.plot(sizes, estimate["success_rate"], style, color=color, label=label)
+            if estimate["value"] is not None:
+                left.axvline(estimate["value"], color=color, linewidth=0.8, alpha=0.6)
+        left.axhline(1 - delta, color="k", linestyle=":", linewidth=0.8, label=f"1 − δ = {1 - delta:g}")
+        left.set(xscale="log", xlabel="training examples n", ylabel="fraction of seeds ≤ ε", ylim=(-0.03, 1.03))
+        left.set_title(f"model selection by validation loss {series}".strip(), fontsize=10)
+        left.legend(fontsize=8)
+        bottom = np.zeros(len(sizes))
+        for label, fractions in entry["chosen_fraction"].items():
+            right.bar(np.arange(len(sizes)), fractions, bottom=bottom, label=label)
+            bottom += np.asarray(fractions)
+        right.set_xticks(np.arange(len(sizes)), [f"{n:g}" for n in sizes])
+        right.set(xlabel="training examples n", ylabel="fraction of seeds choosing", ylim=(0, 1))
+        right.set_title("candidate chosen (" + ", ".join(entry["candidates"]) + ")", fontsize=10)
+        right.legend(fontsize=8, title="candidate", title_fontsize=8)
+    return _save(fig, path)
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
@@ -214,4 +248,7 @@ def write_figures(runs: StudyRuns, out_dir: Path, document: dict | None = None) 
     if runs.regime == "online" or len(_curve_groups(runs)) <= MAX_CURVES:
         paths.append(plot_learning_curves(runs, out_dir / "learning_curves.png"))
     paths.append(plot_data_to_threshold(runs, out_dir / "data_to_threshold.png", document))
+    selections = [entry for entry in (document or {}).get("model_selection", []) if entry.get("status") == "ok"]
+    if selections:
+        paths.append(plot_model_selection(selections, out_dir / "model_selection.png", document["settings"]["delta"]))
     return paths

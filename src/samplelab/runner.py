@@ -89,6 +89,7 @@ def records_from_result(members: list[RunSpec], result: EnsembleResult, wall_sec
                 wall_seconds=wall_seconds / len(result.diverged),
                 point=spec.point,
                 attention_entropy=None if result.attention_entropy is None else result.attention_entropy[index],
+                validation_loss=None if result.validation_loss is None else result.validation_loss[index],
             )
         )
     return records

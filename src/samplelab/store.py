@@ -12,7 +12,8 @@ Schema (queryable directly with ``sqlite3``, DuckDB or pandas):
     ``created_at`` TEXT (UTC ISO), ``samplelab_version`` TEXT, ``attention_entropy`` BLOB
     (float32 ``[K+1, layers, heads]`` mean attention entropy in nats at each eval; NULL for
     models without attention or runs stored before the probe existed) with its shape in
-    ``attention_shape`` TEXT (``"K+1,layers,heads"``).
+    ``attention_shape`` TEXT (``"K+1,layers,heads"``), ``validation_loss`` BLOB (float32
+    ``[K+1]`` training loss on the validation split at each eval; NULL for runs without one).
 
 ``study_runs`` — which runs belong to which study and profile, with their grid point:
     ``study`` TEXT, ``profile`` TEXT, ``run_key`` TEXT, ``point_json`` TEXT; PK (study, profile, run_key).
@@ -56,7 +57,8 @@ CREATE TABLE IF NOT EXISTS runs (
     created_at TEXT NOT NULL,
     samplelab_version TEXT NOT NULL,
     attention_entropy BLOB,
-    attention_shape TEXT
+    attention_shape TEXT,
+    validation_loss BLOB
 );
 CREATE TABLE IF NOT EXISTS study_runs (
     study TEXT NOT NULL,
@@ -66,6 +68,10 @@ CREATE TABLE IF NOT EXISTS study_runs (
     PRIMARY KEY (study, profile, run_key)
 );
 """
+
+
+# Columns added after the first release, with their types: opened stores gain them.
+ADDED_COLUMNS = (("attention_entropy", "BLOB"), ("attention_shape", "TEXT"), ("validation_loss", "BLOB"))
 
 
 def encode_array(values: np.ndarray) -> bytes:
@@ -97,6 +103,12 @@ class RunRecord:
     wall_seconds: float | None = None
     point: dict = field(default_factory=dict)
     attention_entropy: np.ndarray | None = None  # [K+1, layers, heads] nats
+    validation_loss: np.ndarray | None = None  # [K+1] loss on the validation split
+
+    @property
+    def final_validation_loss(self) -> float:
+        """Validation loss at the last eval; NaN without a validation split."""
+        return float("nan") if self.validation_loss is None else float(self.validation_loss[-1])
 
     @property
     def samples_seen(self) -> np.ndarray:
@@ -132,8 +144,8 @@ class ResultStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
-        for column, kind in (("attention_entropy", "BLOB"), ("attention_shape", "TEXT")):
-            if column not in columns:  # a store written before the attention probe existed
+        for column, kind in ADDED_COLUMNS:
+            if column not in columns:  # a store written before the column existed
                 try:
                     with self._db:
                         self._db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
@@ -182,6 +194,7 @@ class ResultStore:
                 r.config_json, r.wall_seconds, now, __version__,
                 None if r.attention_entropy is None else encode_array(r.attention_entropy),
                 None if r.attention_entropy is None else ",".join(map(str, r.attention_entropy.shape)),
+                None if r.validation_loss is None else encode_array(r.validation_loss),
             )
             for r in records
         ]  # fmt: skip
@@ -189,8 +202,8 @@ class ResultStore:
             self._db.executemany(
                 "INSERT INTO runs (run_key, status, task, model, seed, n_train, lr, baseline, "
                 "samples_per_step, final_metric, best_metric, eval_steps, test_metric, train_loss, config_json, "
-                "wall_seconds, created_at, samplelab_version, attention_entropy, attention_shape) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "wall_seconds, created_at, samplelab_version, attention_entropy, attention_shape, validation_loss) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT (run_key) DO NOTHING",
                 rows,
             )
@@ -209,20 +222,21 @@ class ResultStore:
         cursor = self._db.execute(
             "SELECT r.run_key, r.status, r.task, r.model, r.seed, r.n_train, r.lr, r.baseline, r.samples_per_step, "
             "r.eval_steps, r.test_metric, r.train_loss, r.config_json, r.wall_seconds, s.point_json, "
-            "r.attention_entropy, r.attention_shape "
+            "r.attention_entropy, r.attention_shape, r.validation_loss "
             "FROM study_runs s JOIN runs r ON r.run_key = s.run_key WHERE s.study = ? AND s.profile = ? "
             "ORDER BY s.point_json, r.seed",
             (study, profile),
         )
         records = []
         for row in cursor:
-            *head, eval_steps, test_metric, train_loss, config_json, wall, point_json, entropy, shape = row
+            *head, eval_steps, test_metric, train_loss, config_json, wall, point_json, entropy, shape, validation = row
             if entropy is not None:
                 entropy = decode_array(entropy).reshape(tuple(int(n) for n in shape.split(",")))
             records.append(
                 RunRecord(
                     *head, decode_array(eval_steps), decode_array(test_metric), decode_array(train_loss),
                     config_json, wall, json.loads(point_json), entropy,
+                    None if validation is None else decode_array(validation),
                 )
             )  # fmt: skip
         return records

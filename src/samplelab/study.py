@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from samplelab.analysis_config import N_TRAIN, AnalysisConfig, check_fits
+from samplelab.analysis_config import N_TRAIN, AnalysisConfig, check_fits, check_model_selection
 from samplelab.config import RUN_SECTIONS, RunConfig, resolve_run_config, run_key
 from samplelab.errors import ConfigError, config_error_from_validation
 from samplelab.registry import StrictConfig
@@ -206,4 +206,7 @@ def expand_study(study: StudyFile, profile: str, source: str) -> Study:
         for i, field in enumerate(axis_fields)
     }
     check_fits(study.analysis, grid, runs[0].config.training.regime)
+    check_model_selection(
+        study.analysis, grid, runs[0].config.training.regime, min(r.config.training.validation_size for r in runs)
+    )
     return Study(study.name, profile, study.description, grid, runs, source, study.analysis)

@@ -10,7 +10,10 @@ steps followed by a test-set evaluation. Nothing returns to Python until the end
 Data: example ``i`` of a member's pool is ``task.sample(fold_in(pool_key, i))``; the test
 set is ``task.sample(fold_in(test_key, j))`` for ``j < test_size``. Pool and test keys are
 distinct streams, so train and test draws never coincide, and a member with a larger
-``n_train`` sees a superset of the data of one with a smaller (nested pools).
+``n_train`` sees a superset of the data of one with a smaller (nested pools). The
+validation split, when asked for, is the ``validation_size`` pool examples after the first
+``n_train``. Members with the same seed share pool, test set and validation split whatever
+their model, so models compared at one seed saw the same data.
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ class EnsembleResult:
         attention_entropy: ``[E, K+1, layers, heads]`` mean entropy (nats) of each head's
             attention rows at each eval, over the first 64 test examples and all destination
             tokens; ``None`` for models without ``attention_weights``.
+        validation_loss: ``[E, K+1]`` mean training loss on the validation split at each
+            eval step; ``None`` when ``training.validation_size`` is 0.
         params: the trained parameters, arrays with a leading ensemble axis E.
     """
 
@@ -74,6 +79,7 @@ class EnsembleResult:
     diverged: np.ndarray
     params: object
     attention_entropy: np.ndarray | None = None  # [E, K+1, layers, heads] nats; None: model has no attention probe
+    validation_loss: np.ndarray | None = None  # [E, K+1]; None: no validation split
 
 
 def make_optimizer(config: OptimizerConfig, steps: int) -> optax.GradientTransformation:
@@ -118,6 +124,7 @@ def _compiled_trainer(
     optimizer = make_optimizer(optimizer_config, training.steps)
     batch, every, online = training.batch_size, training.eval_every, training.regime == "online"
     probe = hasattr(MODELS.get(model_config.name).factory, "attention_weights")
+    validation_size = training.validation_size
 
     def init_member(seed_key):
         model = build_model(
@@ -151,7 +158,7 @@ def _compiled_trainer(
             updates = jax.tree.map(lambda u: lr * u, updates)
             return optax.apply_updates(member_params, updates), opt_state, loss
 
-        def member_eval(member_params, run_state, test_key):
+        def member_eval(member_params, run_state, test_key, pool_key, n_train):
             model = eqx.combine(member_params, static)
 
             def one(j):
@@ -162,11 +169,22 @@ def _compiled_trainer(
                 inputs, _ = task.sample(jax.random.fold_in(test_key, j), run_state)
                 return jnp.stack([attention_entropy(w) for w in model.attention_weights(inputs)])  # [L, H]
 
+            def validation_loss_of(j):
+                inputs, target = task.sample(
+                    jax.random.fold_in(pool_key, (n_train if not online else 0) + j), run_state
+                )
+                return task.loss(model(inputs), target)
+
             metric = jnp.mean(jax.lax.map(one, jnp.arange(training.test_size), batch_size=_EVAL_BATCH))
+            validation = (
+                jnp.mean(jax.lax.map(validation_loss_of, jnp.arange(validation_size), batch_size=_EVAL_BATCH))
+                if validation_size
+                else jnp.zeros(())
+            )
             if not probe:
-                return metric, jnp.zeros((0, 0))
+                return metric, validation, jnp.zeros((0, 0))
             examples = jnp.arange(min(_PROBE_EXAMPLES, training.test_size))
-            return metric, jnp.mean(jax.lax.map(entropy_of, examples), axis=0)
+            return metric, validation, jnp.mean(jax.lax.map(entropy_of, examples), axis=0)
 
         step_all = jax.vmap(member_step, in_axes=(0, 0, 0, 0, 0, 0, 0, None))
         eval_all = jax.vmap(member_eval)
@@ -180,16 +198,18 @@ def _compiled_trainer(
 
         def one_chunk(carry, chunk_index):
             carry, losses = jax.lax.scan(one_step, carry, chunk_index * every + jnp.arange(every))
-            metrics, entropies = eval_all(carry[0], run_states, test_keys)
+            metrics, validations, entropies = eval_all(carry[0], run_states, test_keys, pool_keys, n_trains)
             jax.debug.callback(_report_progress, chunk_index)
-            return carry, (metrics, entropies, jnp.mean(losses, axis=0))
+            return carry, (metrics, validations, entropies, jnp.mean(losses, axis=0))
 
-        initial, initial_entropy = eval_all(params, run_states, test_keys)
-        (params, _), (metrics, entropies, losses) = jax.lax.scan(
+        initial, initial_validation, initial_entropy = eval_all(params, run_states, test_keys, pool_keys, n_trains)
+        (params, _), (metrics, validations, entropies, losses) = jax.lax.scan(
             one_chunk, (params, opt_states), jnp.arange(training.n_evals)
         )
         entropy = jnp.concatenate([initial_entropy[:, None], jnp.moveaxis(entropies, 0, 1)], axis=1)
-        return params, jnp.concatenate([initial[:, None], metrics.T], axis=1), losses.T, entropy
+        metric_curve = jnp.concatenate([initial[:, None], metrics.T], axis=1)
+        validation_curve = jnp.concatenate([initial_validation[:, None], validations.T], axis=1)
+        return params, metric_curve, losses.T, entropy, validation_curve
 
     return jax.jit(train)
 
@@ -251,7 +271,7 @@ def train_ensemble(
     seed_keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, dtype=jnp.uint32))
     _progress_hook = progress
     try:
-        params, metrics, losses, entropy = _run_interruptibly(
+        params, metrics, losses, entropy, validation = _run_interruptibly(
             trainer, seed_keys, jnp.asarray(lrs, jnp.float32), jnp.asarray(n_trains, jnp.int32)
         )
         metrics, losses = np.asarray(metrics, np.float64), np.asarray(losses, np.float64)
@@ -267,4 +287,5 @@ def train_ensemble(
         diverged=diverged,
         params=params,
         attention_entropy=np.asarray(entropy, np.float64) if entropy.shape[-1] else None,
+        validation_loss=np.asarray(validation, np.float64) if training.validation_size else None,
     )

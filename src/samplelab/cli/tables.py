@@ -106,6 +106,8 @@ def _print_analysis(document: dict) -> None:
             f"than they start ({probe['decreased_fraction']:.0%}); median change {probe['median_change_nats']:+.3f} nats",
             markup=False,
         )
+    for entry in document.get("model_selection", []):
+        _print_model_selection(entry, level, document["settings"]["delta"])
     if not document["fits"]:
         return
     console.print(f"fitted laws ({level} CIs: cluster bootstrap over seeds)", markup=False)
@@ -129,6 +131,29 @@ def _print_analysis(document: dict) -> None:
             )
         for line in lines:
             console.print(line, markup=False)
+
+
+def _print_model_selection(entry: dict, level: str, delta: float) -> None:
+    from rich.table import Table
+
+    series = ", ".join(f"{k}={v}" for k, v in entry["series"].items())
+    if entry["status"] != "ok":
+        console.print(f"model selection {series}: {entry['status']}", markup=False)
+        return
+    table = Table(title=escape(f"model selection by validation loss {series}".strip()))
+    table.add_column("strategy")
+    table.add_column(f"n* (δ={delta:g}) [{level} CI]")
+    for name, estimate in entry["n_star"].items():
+        table.add_row(escape(name), _value_ci(estimate))
+    table.add_row(
+        f"selected + {entry['validation_size']} validation examples", _value_ci(entry["n_star_with_validation"])
+    )
+    console.print(table)
+    ratio = entry["ratio_largest_to_selected"]
+    console.print(
+        f"n*(largest) / n*(selected) = {_value_ci(ratio, '.3g')} (paired bootstrap over {entry['seeds']} seeds)",
+        markup=False,
+    )
 
 
 @app.command()
