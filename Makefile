@@ -12,7 +12,7 @@ MAIN_STUDY := studies/setfind2_setsize.toml
 TORCH_VENV := .venv-torch
 TORCH_PYTHON ?= python3.11
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench bench-qstr clean
 
 install: $(STAMP)
 
@@ -47,6 +47,10 @@ $(TORCH_VENV)/.installed:
 
 bench: install $(TORCH_VENV)/.installed
 	$(PY) bench/trainer.py --torch-python $(TORCH_VENV)/bin/python
+	$(PY) bench/qstr_hierarchy.py --torch-python $(TORCH_VENV)/bin/python
+
+bench-qstr: install $(TORCH_VENV)/.installed
+	$(PY) bench/qstr_hierarchy.py --torch-python $(TORCH_VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) $(TORCH_VENV) .pytest_cache .ruff_cache build src/*.egg-info

@@ -50,7 +50,7 @@ def test_quick_profile_trains_at_a_tiny_size(path):
     cells = list(firsts.values())
     for spec in [cells[0], cells[-1]] if len(cells) > 1 else cells:  # the smallest and largest model
         training = spec.config.training.model_copy(
-            update={"steps": 4, "eval_every": 2, "test_size": 8, "batch_size": 4}
+            update={"steps": 4, "eval_every": 2, "test_size": 8, "batch_size": 4, "stop_below_relative": None}
         )
         config = spec.config.model_copy(update={"training": training})
         result = train_ensemble(config, seeds=[spec.seed], n_trains=np.array([8]))

@@ -61,6 +61,9 @@ class FitConfig(StrictConfig):
     y: Literal["n_star", "km_median", "final_metric"] = "n_star"
     law: Literal["power", "power_offset", "broken_power"] = "power"
     bounds: tuple[float, float] | None = Field(None, description="search range of the exponent")
+    where: dict[str, int | float | str | bool] = Field(
+        {}, description='fit only the series with these grid values, e.g. {model = "ffn"}'
+    )
 
     theory: TheoryConfig | None = None
 
@@ -131,6 +134,12 @@ def check_fits(analysis: AnalysisConfig, grid: dict[str, list], regime: str) -> 
                 f"{where}.x: {N_TRAIN} is what {fit.y} measures — fix: fit it against another grid key, "
                 'or use y = "final_metric" for a learning curve'
             )
+        for key, value in fit.where.items():
+            if key not in grid_keys or key == fit.x:
+                keys = ", ".join(k for k in grid_keys if k != fit.x) or "none"
+                raise ConfigError(f'{where}.where: "{key}" is not a grid key other than x — fix: use one of {keys}')
+            if value not in grid[key]:
+                raise ConfigError(f"{where}.where.{key}: {value!r} is not in the grid — fix: use one of {grid[key]}")
         if fit.theory:
             for name, path in fit.theory.variables.items():
                 section, _, field = path.partition(".")

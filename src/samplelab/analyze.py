@@ -337,7 +337,8 @@ def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 
     fits = []
     for fit in analysis.fits:
         for series in _fit_points(fit, runs, cells, analysis, seed):
-            fits.append(_fit_json(fit, series, analysis))
+            if all(series.point.get(key) == value for key, value in fit.where.items()):
+                fits.append(_fit_json(fit, series, analysis))
     return {
         "schema": SCHEMA,
         "samplelab_version": __version__,

@@ -28,7 +28,7 @@ RUN_KEY_SCHEMA = 1
 # the identity and so makes a new run. A new field whose default changes behaviour needs a
 # schema bump instead.
 IDENTITY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "training": {"validation_size": 0},
+    "training": {"validation_size": 0, "stop_below_relative": None},
 }
 
 
@@ -57,6 +57,13 @@ class TrainingConfig(StrictConfig):
     n_train + v − 1`` in the fixed regime (so never trained on, and not test examples),
     pool examples ``0 … v − 1`` online (the pool is otherwise unused there). It is what
     model selection may look at; the test set is not.
+
+    ``stop_below_relative = r`` (online only) ends an ensemble at the first evaluation at
+    which every member's test metric is at or below ``r × baseline``. Each member's data and
+    updates do not depend on when training ends, so samples-to-threshold at any threshold
+    ≥ that value is exactly what the full budget would give; the stored curve just ends
+    there (and ``final_metric`` is its last point). A member that never gets there keeps
+    the ensemble running to ``steps``, so censored runs always have their whole budget.
     """
 
     regime: Literal["online", "fixed"] = "online"
@@ -66,6 +73,9 @@ class TrainingConfig(StrictConfig):
     eval_every: int = Field(50, ge=1)
     test_size: int = Field(256, ge=1, le=1_000_000)
     validation_size: int = Field(0, ge=0, le=1_000_000, description="held-out examples for validation loss; 0: none")
+    stop_below_relative: float | None = Field(
+        None, gt=0, le=1, description="online: end the ensemble once every member's test metric ≤ this × baseline"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainingConfig:
@@ -73,6 +83,11 @@ class TrainingConfig(StrictConfig):
             raise ValueError('regime "fixed" needs n_train — fix: set training.n_train, e.g. 256')
         if self.regime == "online" and self.n_train is not None:
             raise ValueError('n_train is only used by regime "fixed" — fix: remove it or set regime = "fixed"')
+        if self.stop_below_relative is not None and self.regime != "online":
+            raise ValueError(
+                "stop_below_relative ends training early, which would change a fixed-regime run's final metric — "
+                'fix: remove it or set regime = "online"'
+            )
         if self.steps % self.eval_every:
             raise ValueError(
                 f"steps={self.steps} is not a multiple of eval_every={self.eval_every} — fix: "

@@ -12,6 +12,12 @@
   fraction of seeds whose final test metric is at or below ε vs training-set size for the
   selected, largest and oracle strategies, with n* marked; and how often each candidate is
   chosen by validation loss at each size.
+* ``fits.png`` (studies whose ``[analysis]`` fits KM medians or n* per series): each
+  series' statistic with its CI against the fit's x, the fitted power law, and γ with its
+  CI beside the theory's verdict in the legend.
+* ``attention_map.png`` (studies with a model that has ``attention_map``, e.g.
+  ``attention_mlp``): seed 001's ``|W_Q W_Kᵀ|`` per head of one retrained run (see
+  :mod:`samplelab.attention_map`).
 """
 
 from __future__ import annotations
@@ -72,15 +78,21 @@ def _curve_groups(runs: StudyRuns) -> dict[tuple, list]:
     return groups
 
 
+def _padded(curves: list[np.ndarray]) -> np.ndarray:
+    """``[runs, longest]``: curves that ended early (``stop_below_relative``) padded with NaN."""
+    longest = max(len(c) for c in curves)
+    return np.stack([np.pad(c, (0, longest - len(c)), constant_values=np.nan) for c in curves])
+
+
 def plot_learning_curves(runs: StudyRuns, path: Path) -> Path:
     """Median test metric (solid) and training loss (dotted) vs optimizer steps, per cell (and n)."""
     keys = runs.cell_keys + (["training.n_train"] if runs.regime == "fixed" else [])
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for group, records in sorted(_curve_groups(runs).items(), key=lambda kv: cell_sort_key(kv[0])):
-        steps = records[0].eval_steps
-        test = np.nanmedian(np.stack([r.test_metric for r in records]), axis=0)
+        steps = max((r.eval_steps for r in records), key=len)  # curves stopped early are shorter
+        test = np.nanmedian(_padded([r.test_metric for r in records]), axis=0)
         line = ax.plot(steps[1:], test[1:], label=_label(keys, group))[0]
-        train = np.nanmedian(np.stack([r.train_loss for r in records]), axis=0)
+        train = np.nanmedian(_padded([r.train_loss for r in records]), axis=0)
         ax.plot(steps[1:], train, ls=":", color=line.get_color())
     threshold = next(iter(runs.thresholds.values()))
     ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:.3g}")
@@ -201,6 +213,46 @@ def plot_data_to_threshold(runs: StudyRuns, path: Path, document: dict | None = 
 _STRATEGY_STYLE = {"selected": ("C0", "o-"), "largest": ("C3", "s--"), "oracle": ("0.5", ":")}
 
 
+def plot_fits(document: dict, path: Path) -> Path | None:
+    """Each fitted series (y = n_star or km_median, law = power) with CIs and its law."""
+    fits = [f for f in document["fits"] if f["y"] in ("n_star", "km_median") and f["law"] == "power"]
+    if not fits:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    verdicts = {True: "agrees", False: "disagrees", None: "undetermined"}
+    for number, fit in enumerate(fits):
+        color = f"C{number % 10}"
+        cells = [c for c in document["cells"] if all(c["point"].get(k) == v for k, v in fit["series"].items())]
+        entries = [(c["point"][fit["x"]], c["km"]["0.5"] if fit["y"] == "km_median" else c["n_star"]) for c in cells]
+        entries = sorted((x, e) for x, e in entries if e and e.get("value"))
+        series = ", ".join(f"{v}" for k, v in fit["series"].items() if not k.startswith("training."))
+        label = series or fit["y"]
+        if fit["status"] == "ok":
+            gamma = fit["parameters"]["gamma"]
+            low, high = gamma["ci"]
+            label += f": γ = {gamma['value']:.2f} [{low:.2f}, {high:.2f}]"
+            xs = np.geomspace(min(p["x"] for p in fit["points"]), max(p["x"] for p in fit["points"]), 50)
+            ax.plot(xs, fit["parameters"]["a"]["value"] * xs ** gamma["value"], color=color, lw=1, alpha=0.7)
+        if fit["theory"]:
+            label += f" (theory {fit['theory']['label'] or fit['theory']['expression']}: {verdicts[fit['theory']['agrees']]})"
+        if entries:
+            ceiling = max(e["value"] for _, e in entries) * 2
+            values, lows, highs = _error_bars([e for _, e in entries], ceiling)
+            ax.errorbar([x for x, _ in entries], values, yerr=[lows, highs], color=color, marker="o", capsize=3,
+                        linestyle="none", label=label)  # fmt: skip
+        for x in fit["censored_x"]:
+            ax.scatter([x], [ax.get_ylim()[1]], marker="^", facecolors="none", edgecolors=color)
+    measure = {"n_star": "n*(ε, δ)", "km_median": f"Kaplan–Meier median of {document['measure'].replace('_', ' ')}"}
+    ax.set(xscale="log", yscale="log", xlabel=fits[0]["x"], ylabel=measure[fits[0]["y"]])
+    ax.set_xticks(sorted({c["point"][fits[0]["x"]] for c in document["cells"]}))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_title(f"{document['study']}: fitted power laws ({document['settings']['confidence']:.0%} CIs)", fontsize=10)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
 def plot_model_selection(selections: list[dict], path: Path, delta: float) -> Path:
     """Success rate vs n per strategy (left) and the candidates chosen (right), per series."""
     fig, axes = plt.subplots(len(selections), 2, figsize=(11, 4 * len(selections)), squeeze=False)
@@ -248,6 +300,14 @@ def write_figures(runs: StudyRuns, out_dir: Path, document: dict | None = None) 
     if runs.regime == "online" or len(_curve_groups(runs)) <= MAX_CURVES:
         paths.append(plot_learning_curves(runs, out_dir / "learning_curves.png"))
     paths.append(plot_data_to_threshold(runs, out_dir / "data_to_threshold.png", document))
+    fitted = plot_fits(document, out_dir / "fits.png") if document else None
+    if fitted is not None:
+        paths.append(fitted)
+    from samplelab.attention_map import plot_attention_map
+
+    attention_map = plot_attention_map(runs, out_dir / "attention_map.png")
+    if attention_map is not None:
+        paths.append(attention_map)
     selections = [entry for entry in (document or {}).get("model_selection", []) if entry.get("status") == "ok"]
     if selections:
         paths.append(plot_model_selection(selections, out_dir / "model_selection.png", document["settings"]["delta"]))

@@ -158,6 +158,9 @@ def train_runs(
             progress=on_chunk,
         )
         store.write_runs(records_from_result(members, result, time.perf_counter() - start))
+        skipped = config.training.n_evals + 1 - len(result.eval_steps)  # evals not run: stopped early
+        if skipped and progress.on_eval:
+            progress.on_eval(skipped * model_steps_per_eval)
         if progress.on_ensemble:
             progress.on_ensemble(len(members))
     return len(pending)

@@ -8,6 +8,7 @@ A study is a TOML file::
     [model]     name = "transformer" ...
     [optimizer] / [training] / [measurement]   (optional)
     [grid]      "task.set_size" = [8, 16, 32]  # cartesian product over every key
+                "model" = [{name = "transformer", heads = 1}, {name = "ffn"}]  # whole sections
     [profiles.quick.training]  steps = 500     # partial overrides, deep-merged
     [analysis]  fits, theory, δ …              # see samplelab.analysis_config
 
@@ -32,6 +33,19 @@ from samplelab.errors import ConfigError, config_error_from_validation
 from samplelab.registry import StrictConfig
 
 GridValue = int | float | str | bool
+RawGridValue = GridValue | dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SectionTable:
+    """A grid value that replaces a whole config section (e.g. one model of a comparison).
+
+    ``label`` names it in grid points, tables and figures: the table's own ``label`` key if
+    given, else its ``name`` (with its other fields when two tables share a name).
+    """
+
+    label: str
+    table: dict[str, Any]
 
 
 class StudyFile(StrictConfig):
@@ -45,7 +59,7 @@ class StudyFile(StrictConfig):
     optimizer: dict[str, Any] = {}
     training: dict[str, Any] = {}
     measurement: dict[str, Any] = {}
-    grid: dict[str, list[GridValue | list[GridValue]]] = {}
+    grid: dict[str, list[RawGridValue | list[RawGridValue]]] = {}
     analysis: AnalysisConfig = AnalysisConfig()
     profiles: dict[str, dict[str, Any]] = {}
 
@@ -107,11 +121,28 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 def _check_field(dotted: str, key: str) -> None:
     section, _, field = dotted.partition(".")
-    if section not in RUN_SECTIONS or not field or "." in field:
+    if section not in RUN_SECTIONS or "." in field or (not field and dotted.endswith(".")):
         raise ConfigError(
             f'grid."{key}": "{dotted}" is not a field path — fix: use "<section>.<field>" with section one of '
-            f'{", ".join(RUN_SECTIONS)}, e.g. "task.set_size"'
+            f'{", ".join(RUN_SECTIONS)}, e.g. "task.set_size", or a bare section ("model") whose values are tables'
         )
+
+
+def _section_tables(key: str, values: list[Any]) -> list[SectionTable]:
+    """Tables of a bare-section grid field, labelled (see :class:`SectionTable`)."""
+    if any(not isinstance(v, dict) for v in values):
+        raise ConfigError(
+            f'grid."{key}": a bare section takes tables — fix: e.g. [{{name = "transformer"}}, {{name = "ffn"}}]'
+        )
+    names = [str(v.get("label", v.get("name", "?"))) for v in values]
+    tables = []
+    for value, name in zip(values, names, strict=True):
+        table = {k: v for k, v in value.items() if k != "label"}
+        label = name
+        if "label" not in value and names.count(name) > 1:
+            label = " ".join([name, *(f"{k}={v}" for k, v in sorted(table.items()) if k != "name")])
+        tables.append(SectionTable(label, table))
+    return tables
 
 
 def grid_axes(grid: dict[str, list]) -> list[tuple[tuple[str, ...], list[tuple]]]:
@@ -141,7 +172,16 @@ def grid_axes(grid: dict[str, list]) -> list[tuple[tuple[str, ...], list[tuple]]
                     f"[[1, 1], [2, 2]]"
                 )
             rows = [tuple(v) for v in values]
-        if len(set(map(repr, rows))) != len(rows):
+        for index, dotted in enumerate(fields):
+            if "." not in dotted:
+                tables = _section_tables(key, [row[index] for row in rows])
+                rows = [(*row[:index], table, *row[index + 1 :]) for row, table in zip(rows, tables, strict=True)]
+            elif any(isinstance(row[index], dict) for row in rows):
+                raise ConfigError(
+                    f'grid."{key}": {dotted} takes numbers, strings or booleans — fix: to vary a whole section, '
+                    f'name it bare, e.g. "{dotted.partition(".")[0]}"'
+                )
+        if len({repr([getattr(v, "label", v) for v in row]) for row in rows}) != len(rows):
             raise ConfigError(f'grid."{key}": repeated values {values} — fix: list each value once')
         axes.append((fields, rows))
     fields = [f for axis_fields, _ in axes for f in axis_fields]
@@ -151,12 +191,20 @@ def grid_axes(grid: dict[str, list]) -> list[tuple[tuple[str, ...], list[tuple]]
     return axes
 
 
-def _apply_point(base: dict[str, Any], point: dict[str, GridValue]) -> dict[str, Any]:
+def _apply_point(base: dict[str, Any], point: dict[str, GridValue | SectionTable]) -> dict[str, Any]:
+    """The base sections with the point applied: a field set, or a whole section replaced."""
     data = copy.deepcopy(base)
-    for dotted, value in point.items():
+    for dotted, value in sorted(point.items(), key=lambda item: "." in item[0]):  # sections first
         section, _, field = dotted.partition(".")
-        data.setdefault(section, {})[field] = value
+        if isinstance(value, SectionTable):
+            data[section] = copy.deepcopy(value.table)
+        else:
+            data.setdefault(section, {})[field] = value
     return data
+
+
+def _plain(value: GridValue | SectionTable) -> GridValue:
+    return value.label if isinstance(value, SectionTable) else value
 
 
 def load_study(path: str | Path, profile: str | None = None) -> Study:
@@ -193,15 +241,16 @@ def expand_study(study: StudyFile, profile: str, source: str) -> Study:
     fields = [f for axis_fields, _ in axes for f in axis_fields]
     runs: list[RunSpec] = []
     for combination in itertools.product(*(rows for _, rows in axes)):
-        point = dict(zip(fields, (v for row in combination for v in row), strict=True))
+        raw_point = dict(zip(fields, (v for row in combination for v in row), strict=True))
+        point = {k: _plain(v) for k, v in raw_point.items()}
         try:
-            config = resolve_run_config(_apply_point(base, point))
+            config = resolve_run_config(_apply_point(base, raw_point))
         except ConfigError as err:
             where = ", ".join(f"{k}={v!r}" for k, v in point.items())
             raise ConfigError(f"{err} (at grid point {where})" if point else str(err)) from None
         runs.extend(RunSpec(config, seed, run_key(config, seed), point) for seed in seeds)
-    grid = {  # field → its distinct values, in grid order
-        field: list(dict.fromkeys(row[i] for row in rows))
+    grid = {  # field → its distinct values (labels for whole sections), in grid order
+        field: list(dict.fromkeys(_plain(row[i]) for row in rows))
         for axis_fields, rows in axes
         for i, field in enumerate(axis_fields)
     }

@@ -125,6 +125,7 @@ def _compiled_trainer(
     batch, every, online = training.batch_size, training.eval_every, training.regime == "online"
     probe = hasattr(MODELS.get(model_config.name).factory, "attention_weights")
     validation_size = training.validation_size
+    stop_below = None if training.stop_below_relative is None else training.stop_below_relative * task.baseline
 
     def init_member(seed_key):
         model = build_model(
@@ -203,15 +204,54 @@ def _compiled_trainer(
             return carry, (metrics, validations, entropies, jnp.mean(losses, axis=0))
 
         initial, initial_validation, initial_entropy = eval_all(params, run_states, test_keys, pool_keys, n_trains)
-        (params, _), (metrics, validations, entropies, losses) = jax.lax.scan(
-            one_chunk, (params, opt_states), jnp.arange(training.n_evals)
-        )
+        if stop_below is None:
+            (params, _), (metrics, validations, entropies, losses) = jax.lax.scan(
+                one_chunk, (params, opt_states), jnp.arange(training.n_evals)
+            )
+            chunks_run = jnp.asarray(training.n_evals)
+        else:
+            (params, _), (metrics, validations, entropies, losses), chunks_run = _chunks_until(
+                one_chunk,
+                (params, opt_states),
+                training.n_evals,
+                initial,
+                initial_validation,
+                initial_entropy,
+                stop_below,
+            )
         entropy = jnp.concatenate([initial_entropy[:, None], jnp.moveaxis(entropies, 0, 1)], axis=1)
         metric_curve = jnp.concatenate([initial[:, None], metrics.T], axis=1)
         validation_curve = jnp.concatenate([initial_validation[:, None], validations.T], axis=1)
-        return params, metric_curve, losses.T, entropy, validation_curve
+        return params, metric_curve, losses.T, entropy, validation_curve, chunks_run
 
     return jax.jit(train)
+
+
+def _chunks_until(one_chunk, carry, n_chunks, initial, initial_validation, initial_entropy, stop_below):
+    """``lax.scan(one_chunk, carry, arange(n_chunks))`` that ends after the first chunk whose
+    test metrics are all ≤ ``stop_below``; unrun chunks' outputs stay NaN. Also returns
+    the number of chunks run."""
+    members = initial.shape[0]
+    buffers = (
+        jnp.full((n_chunks, members), jnp.nan, initial.dtype),
+        jnp.full((n_chunks, *initial_validation.shape), jnp.nan, initial_validation.dtype),
+        jnp.full((n_chunks, *initial_entropy.shape), jnp.nan, initial_entropy.dtype),
+        jnp.full((n_chunks, members), jnp.nan, initial.dtype),
+    )
+
+    def keep_going(state):
+        index, _, _, done = state
+        return (index < n_chunks) & ~done
+
+    def body(state):
+        index, carry, buffers, _ = state
+        carry, outputs = one_chunk(carry, index)
+        buffers = tuple(buffer.at[index].set(output) for buffer, output in zip(buffers, outputs, strict=True))
+        return index + 1, carry, buffers, jnp.all(outputs[0] <= stop_below)
+
+    start = (jnp.asarray(0), carry, buffers, jnp.all(initial <= stop_below))
+    chunks_run, carry, buffers, _ = jax.lax.while_loop(keep_going, body, start)
+    return carry, buffers, chunks_run
 
 
 def _run_interruptibly(function: Callable, *args: object) -> object:
@@ -271,16 +311,18 @@ def train_ensemble(
     seed_keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, dtype=jnp.uint32))
     _progress_hook = progress
     try:
-        params, metrics, losses, entropy, validation = _run_interruptibly(
+        params, metrics, losses, entropy, validation, chunks_run = _run_interruptibly(
             trainer, seed_keys, jnp.asarray(lrs, jnp.float32), jnp.asarray(n_trains, jnp.int32)
         )
-        metrics, losses = np.asarray(metrics, np.float64), np.asarray(losses, np.float64)
+        evals = int(chunks_run) + 1  # < K+1 when training stopped early (stop_below_relative)
+        metrics, losses = np.asarray(metrics, np.float64)[:, :evals], np.asarray(losses, np.float64)[:, : evals - 1]
+        entropy, validation = entropy[:, :evals], validation[:, :evals]
         jax.effects_barrier()
     finally:
         _progress_hook = None
     diverged = ~(np.isfinite(metrics).all(axis=1) & np.isfinite(losses).all(axis=1))
     return EnsembleResult(
-        eval_steps=np.arange(training.n_evals + 1) * training.eval_every,
+        eval_steps=np.arange(evals) * training.eval_every,
         samples_per_step=training.batch_size,
         test_metric=metrics,
         train_loss=losses,
@@ -289,3 +331,11 @@ def train_ensemble(
         attention_entropy=np.asarray(entropy, np.float64) if entropy.shape[-1] else None,
         validation_loss=np.asarray(validation, np.float64) if training.validation_size else None,
     )
+
+
+def ensemble_member(config: RunConfig, params: object, index: int) -> eqx.Module:
+    """Member ``index`` of a trained ensemble's ``params`` as a callable model."""
+    task = build_task(config.task)
+    template = build_model(config.model, jax.random.key(0), input_shape=task.input_shape, output_dim=task.output_dim)
+    _, static = eqx.partition(template, eqx.is_inexact_array)
+    return eqx.combine(jax.tree.map(lambda leaf: leaf[index], params), static)

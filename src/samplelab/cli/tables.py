@@ -82,22 +82,16 @@ def _print_analysis(document: dict) -> None:
     level = f"{document['settings']['confidence']:.0%}"
     cells = Table(title=escape(f"{document['study']} [{document['profile']}]: {document['measure'].replace('_', ' ')}"))
     keys = list(document["cells"][0]["point"]) if document["cells"] else []
-    for column in [
-        *keys,
-        "seeds",
-        "converged",
-        f"KM median [{level} CI]",
-        f"n* (δ={document['settings']['delta']:g}) [{level} CI]",
-    ]:
+    fixed = document["regime"] == "fixed"  # n* exists only there
+    columns = [*keys, "seeds", "converged", f"KM median [{level} CI]"]
+    for column in columns + ([f"n* (δ={document['settings']['delta']:g}) [{level} CI]"] if fixed else []):
         cells.add_column(column)
     for cell in document["cells"]:
-        cells.add_row(
-            *(str(cell["point"][k]) for k in keys),
-            str(cell["seeds"]),
-            f"{cell['converged']}/{cell['seeds']}",
-            _value_ci(cell["km"]["0.5"]),
-            "—" if cell["n_star"] is None else _value_ci(cell["n_star"]),
-        )
+        row = [*(str(cell["point"][k]) for k in keys), str(cell["seeds"]), f"{cell['converged']}/{cell['seeds']}"]
+        row.append(_value_ci(cell["km"]["0.5"], ".3g"))
+        if fixed:
+            row.append("—" if cell["n_star"] is None else _value_ci(cell["n_star"]))
+        cells.add_row(*row)
     console.print(cells)
     probe = document.get("attention_entropy")
     if probe:

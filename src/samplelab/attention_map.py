@@ -1,0 +1,86 @@
+"""Seed 001's attention-map figure: ``|W_Q W_Kᵀ|`` per head of a trained one-layer model.
+
+The store keeps learning curves, not weights, so the figure retrains one stored run (same
+config and seed give the same numbers) and checks that its final test metric matches the
+stored one before drawing. Axes are the input dims of the destination (rows) and source
+(columns) tokens, split into the task's named blocks where it has them (qSTR: ``X``,
+``E_i``, ``E_t``): a transformer that has learnt the retrieval matches ``E_t`` of the
+destination with ``E_i`` of the source.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from samplelab.analysis import StudyRuns
+from samplelab.models import MODELS
+from samplelab.study import RunSpec
+from samplelab.tasks import build_task
+from samplelab.trainer import ensemble_member, train_ensemble
+
+
+def mapped_run(runs: StudyRuns) -> RunSpec | None:
+    """The run to draw: of a model with ``attention_map``, the largest task, the first seed."""
+    stored = {r.run_key for r in runs.records if r.status == "done"}
+    candidates = [
+        spec
+        for spec in runs.study.runs
+        if spec.key in stored and hasattr(MODELS.get(spec.config.model.name).factory, "attention_map")
+    ]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda s: (s.config.task.model_dump().get("seq_len", 0), -s.seed))
+
+
+def input_blocks(task) -> list[tuple[str, int]]:
+    """Named column blocks of the task's input (``[(name, width)]``), or one unnamed block."""
+    if hasattr(task, "embed_dim") and hasattr(task, "q"):
+        return [("X", task.token_dim), ("E_i", task.embed_dim)] + [
+            (f"E_t{k + 1}" if task.q > 1 else "E_t", task.embed_dim) for k in range(task.q)
+        ]
+    return [("input", task.input_shape[1])]
+
+
+def plot_attention_map(runs: StudyRuns, path: Path) -> Path | None:
+    """Retrain :func:`mapped_run` and draw its heads' ``|W_Q W_Kᵀ|``; ``None`` if no such run."""
+    spec = mapped_run(runs)
+    if spec is None:
+        return None
+    config = spec.config
+    result = train_ensemble(config, seeds=[spec.seed], n_trains=[config.training.n_train or 1])
+    model = ensemble_member(config, result.params, 0)
+    stored = next(r for r in runs.records if r.run_key == spec.key).final_metric
+    retrained = float(result.test_metric[0, -1])
+    maps = np.asarray(model.attention_map())  # [H, W, W]
+    task = build_task(config.task)
+    blocks = input_blocks(task)
+    edges = np.cumsum([0] + [width for _, width in blocks])
+    heads = maps.shape[0]
+    fig, axes = plt.subplots(1, heads, figsize=(4.2 * heads + 0.8, 4.2), squeeze=False)
+    for head, ax in enumerate(axes[0]):
+        image = ax.imshow(maps[head], cmap="viridis", interpolation="nearest")
+        for edge in edges[1:-1]:
+            ax.axhline(edge - 0.5, color="w", linewidth=0.8)
+            ax.axvline(edge - 0.5, color="w", linewidth=0.8)
+        centres = (edges[:-1] + edges[1:]) / 2 - 0.5
+        names = [name for name, _ in blocks]
+        ax.set_xticks(centres, names)
+        ax.set_yticks(centres, names)
+        ax.set(xlabel="source token dims (key)", ylabel="destination token dims (query)", title=f"head {head + 1}")
+        fig.colorbar(image, ax=ax, fraction=0.046)
+    point = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in spec.point.items())
+    fig.suptitle(
+        f"|W_Q W_Kᵀ| of {point}, seed {spec.seed}\nretrained: final test metric {retrained:.4g} (stored: {stored:.4g})",
+        fontsize=9,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

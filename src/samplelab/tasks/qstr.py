@@ -1,0 +1,113 @@
+"""qSTR — q-sparse token retrieval (seed 001; its authors' public code for q = 1).
+
+One example is a sequence of ``N`` tokens. Per run, drawn once and fixed for its train and
+test data: position embeddings ``E ∈ {±1/√d_e}^{N × d_e}`` with ``d_e = ⌊5 ln N⌋`` (at
+least 1), and read-out directions ``u_1 … u_q``, independent and uniform on the unit
+sphere of ``R^d``. Per example:
+
+* tokens ``X_j ~ N(0, I_d)``, ``j = 0 … N−1`` (``d = token_dim``, 10 by default);
+* retrieval indices ``t_{i,k} ~ U{0 … N−1}``, independent for every position ``i`` and
+  ``k = 1 … q`` (the ``simple`` variant draws one ``t_k`` shared by all positions);
+* input at position ``i``: ``[X_i, E_i, E_{t_{i,1}}, …, E_{t_{i,q}}]``, width
+  ``d + (1 + q)·d_e``;
+* target at every position: ``y_i = g(X_{t_{i,1}}, …, X_{t_{i,q}})`` with
+  ``s_k = ⟨u_k, X_{t_{i,k}}⟩ ~ N(0, 1)``:
+
+  - ``q = 1``: ``y_i = s_1`` (the authors' linear read-out);
+  - ``target = "product"`` (default for q > 1): ``y_i = s_1 · s_2 ⋯ s_q``;
+  - ``target = "sum"``: ``y_i = (s_1 + … + s_q) / √q``.
+
+  Every form has mean 0 and variance 1. The product is the default because it needs every
+  one of the q tokens: with fewer than q of them the best prediction is 0 (error 1), and
+  one softmax head that mixes two tokens sees only a linear mixture of them, from which
+  (for orthogonal u) at best a quarter of the variance is explained (error ≥ 0.75, above
+  the 0.5 threshold). With the sum, one token explains 1/q of it, so at q = 2 a model
+  with one head could sit exactly at the 0.5 threshold.
+
+Loss and metric: mean squared error over the ``N`` positions. The best constant predictor
+(0) scores ``Var(y) = 1``; the seed's threshold 0.5 is ``threshold_relative = 0.5``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+from pydantic import Field
+
+from samplelab.tasks.base import TASKS, TaskConfig
+
+
+class QstrConfig(TaskConfig):
+    """Sequence length N, token dim d, sparsity q, target form and the ``simple`` variant."""
+
+    name: str = "qstr"
+    seq_len: int = Field(8, ge=2, le=4096, description="N, tokens per sequence")
+    token_dim: int = Field(10, ge=1, le=1024, description="d, dims of each token X_j")
+    q: int = Field(1, ge=1, le=16, description="retrieval indices per position")
+    target: Literal["product", "sum"] = Field("product", description="g for q > 1 (q = 1: the read-out)")
+    simple: bool = Field(False, description="one set of indices shared by all positions")
+    embed_dim: int | None = Field(None, ge=1, le=4096, description="d_e; default ⌊5 ln N⌋")
+
+
+def default_embed_dim(seq_len: int) -> int:
+    """``⌊5 ln N⌋``, at least 1 (the authors' choice)."""
+    return max(1, math.floor(5 * math.log(seq_len)))
+
+
+class Qstr:
+    """The qSTR task for one config; see the module docstring for the definition."""
+
+    def __init__(self, config: QstrConfig) -> None:
+        self.config = config
+        self.seq_len, self.token_dim, self.q = config.seq_len, config.token_dim, config.q
+        self.embed_dim = config.embed_dim or default_embed_dim(config.seq_len)
+        self.input_shape = (self.seq_len, self.token_dim + (1 + self.q) * self.embed_dim)
+        self.output_dim = 1
+        self.baseline = 1.0
+
+    def init_run_state(self, key: jax.Array) -> dict[str, jax.Array]:
+        """``{"E": [N, d_e] ±1/√d_e, "u": [q, d] unit rows}``."""
+        k_embed, k_read = jax.random.split(key)
+        signs = jax.random.rademacher(k_embed, (self.seq_len, self.embed_dim), dtype=jnp.float32)
+        directions = jax.random.normal(k_read, (self.q, self.token_dim))
+        return {
+            "E": signs / math.sqrt(self.embed_dim),
+            "u": directions / jnp.linalg.norm(directions, axis=1, keepdims=True),
+        }
+
+    def sample(self, key: jax.Array, state: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        """One example: inputs ``[N, d + (1+q)·d_e]`` and targets ``[N]``."""
+        k_tokens, k_index = jax.random.split(key)
+        tokens = jax.random.normal(k_tokens, (self.seq_len, self.token_dim))
+        rows = 1 if self.config.simple else self.seq_len
+        indices = jax.random.randint(k_index, (rows, self.q), 0, self.seq_len)
+        indices = jnp.broadcast_to(indices, (self.seq_len, self.q))  # [N, q]
+        embeddings = state["E"]
+        retrieved_embeddings = embeddings[indices].reshape(self.seq_len, self.q * self.embed_dim)
+        inputs = jnp.concatenate([tokens, embeddings, retrieved_embeddings], axis=1)
+        readouts = jnp.einsum("nkd,kd->nk", tokens[indices], state["u"])  # s_{i,k}: [N, q]
+        if self.q == 1:
+            target = readouts[:, 0]
+        elif self.config.target == "product":
+            target = jnp.prod(readouts, axis=1)
+        else:
+            target = jnp.sum(readouts, axis=1) / math.sqrt(self.q)
+        return inputs, target
+
+    def loss(self, outputs: jax.Array, target: jax.Array) -> jax.Array:
+        """Mean squared error over positions; ``outputs`` is ``[N, 1]``."""
+        return jnp.mean((outputs[:, 0] - target) ** 2)
+
+    metric = loss
+
+
+@TASKS.register(
+    "qstr",
+    QstrConfig,
+    "q-sparse token retrieval: each position's target reads q tokens its input points to (seed 001)",
+)
+def build(config: QstrConfig) -> Qstr:
+    return Qstr(config)
