@@ -81,7 +81,7 @@ def test_rnn_directions(cell):
 
 def test_models_are_pytrees_of_arrays_only():
     for table in ({"name": "attention_mlp"}, {"name": "ffn"}, {"name": "rnn", "hidden": 3}):
-        params, static = eqx.partition(_model(table), eqx.is_inexact_array)
+        params, _ = eqx.partition(_model(table), eqx.is_inexact_array)
         assert all(isinstance(leaf, jax.Array) for leaf in jax.tree.leaves(params))
 
 

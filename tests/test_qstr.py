@@ -75,7 +75,7 @@ def test_targets_have_unit_variance_and_zero_predictor_scores_the_baseline(q, fo
     task = build_task(QstrConfig(seq_len=6, q=q, target=form))
     state = task.init_run_state(jax.random.key(1))
     keys = jax.random.split(jax.random.key(2), 4000)
-    inputs, targets = jax.vmap(task.sample, (0, None))(keys, state)
+    _, targets = jax.vmap(task.sample, (0, None))(keys, state)
     targets = np.asarray(targets)
     assert abs(targets.mean()) < 0.05 and abs(targets.var() - 1.0) < 0.1
     zero = np.zeros((6, 1))
