@@ -103,5 +103,5 @@ def test_indices_are_uniform_and_independent_per_position():
 
 def test_default_embed_dim_and_validation():
     assert [default_embed_dim(n) for n in (2, 4, 8, 12, 64)] == [3, 6, 10, 12, 20]
-    with pytest.raises(ConfigError, match="task.q"):
+    with pytest.raises(ConfigError, match=r"task\.q"):
         TASKS.validate({"name": "qstr", "q": 0})
