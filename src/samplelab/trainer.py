@@ -5,7 +5,9 @@ size, steps) and differ in ``seed``, learning rate ``lr`` and training-set size
 ``n_train``. Each member's seed gives it its own model init, run state (e.g. a cursor),
 data pool and test set. Inside one ``jit``: init of all members (``eqx.filter_vmap``),
 then ``lax.scan`` over evaluation chunks, each a ``lax.scan`` over ``eval_every`` vmapped
-steps followed by a test-set evaluation. Nothing returns to Python until the end.
+steps followed by a test-set evaluation (a ``lax.while_loop`` over chunks instead when
+``training.stop_below_relative`` may end the ensemble early). Nothing returns to Python
+until the end.
 
 Data: example ``i`` of a member's pool is ``task.sample(fold_in(pool_key, i))``; the test
 set is ``task.sample(fold_in(test_key, j))`` for ``j < test_size``. Pool and test keys are
