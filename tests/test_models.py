@@ -137,7 +137,11 @@ def test_section_grid_errors(write_study, old, new, message):
 def test_comparison_study_end_to_end_with_attention_map(write_study, tmp_path, capsys):
     from samplelab.cli import main
 
-    path = write_study(COMPARISON.replace('[{ name = "rnn", hidden = 16 }, 40],\n', ""))
+    # One sequence length and three models: three compiles keep the test short.
+    text = COMPARISON.replace('[{ name = "rnn", hidden = 16 }, 40],\n', "").replace(
+        '"task.seq_len" = [2, 4]', '"task.seq_len" = [2]'
+    )
+    path = write_study(text)
     store = str(tmp_path / "s.sqlite")
     assert main(["run", str(path), "--store", store]) == 0
     capsys.readouterr()
