@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,12 +10,11 @@ import pytest
 from samplelab.analysis import StudyRuns
 from samplelab.cli import main
 from samplelab.config import resolve_run_config, run_key, training_identity
-from samplelab.models import build_model
 from samplelab.selection import model_selection
 from samplelab.store import RunRecord
 from samplelab.study import load_study
 from samplelab.tasks import build_task
-from samplelab.trainer import train_ensemble
+from samplelab.trainer import ensemble_member, train_ensemble
 
 SELECTION_STUDY = """
 name = "selection"
@@ -74,12 +72,7 @@ def test_validation_loss_is_the_loss_on_the_pool_examples_after_the_training_set
     task = build_task(config.task)
     for member, (seed, n_train) in enumerate([(3, 8), (5, 12)]):
         seed_key = jax.random.key(seed)
-        template = build_model(
-            config.model, jax.random.fold_in(seed_key, 0), input_shape=task.input_shape, output_dim=task.output_dim
-        )
-        _, static = eqx.partition(template, eqx.is_inexact_array)
-        params = jax.tree.map(lambda leaf, m=member: leaf[m], result.params)
-        model = eqx.combine(params, static)
+        model = ensemble_member(config, result.params, member)
         run_state = task.init_run_state(jax.random.fold_in(seed_key, 1))
         pool_key = jax.random.fold_in(seed_key, 2)
         losses = []

@@ -7,6 +7,7 @@ threshold is the least ``n_train`` whose run ends at or below the threshold.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from samplelab.analysis_config import N_TRAIN
@@ -108,6 +109,11 @@ def run_rows(runs: StudyRuns) -> list[dict]:
             }
         )
     return rows
+
+
+def json_interval(ci: tuple[float | None, float | None]) -> list[float | None]:
+    """A CI as JSON: ``[low, high]`` floats, ``None`` for a limit that is missing or not finite."""
+    return [None if v is None or not math.isfinite(v) else float(v) for v in ci]
 
 
 def cell_of(record: RunRecord, cell_keys: list[str]) -> tuple:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from samplelab import __version__
-from samplelab.analysis import StudyRuns, cell_of, cell_sort_key
+from samplelab.analysis import StudyRuns, cell_of, cell_sort_key, json_interval
 from samplelab.analysis_config import N_TRAIN, AnalysisConfig, FitConfig
 from samplelab.measure import samples_to_threshold, train_size_to_threshold
 from samplelab.selection import model_selection
@@ -105,10 +105,6 @@ def collect_cells(runs: StudyRuns, analysis: AnalysisConfig, seed: int = 0) -> l
     return cells
 
 
-def _interval(ci: tuple[float | None, float | None]) -> list[float | None]:
-    return [None if v is None or not np.isfinite(v) else float(v) for v in ci]
-
-
 def _cell_json(cell: Cell) -> dict:
     km = cell.km
     result = {
@@ -124,7 +120,7 @@ def _cell_json(cell: Cell) -> dict:
             str(s): (float(n) if r else None) for s, n, r in zip(cell.seeds, cell.needed, cell.reached, strict=True)
         },
         "km": {
-            f"{q.p:g}": {"value": q.value, "ci": _interval(q.ci)}
+            f"{q.p:g}": {"value": q.value, "ci": json_interval(q.ci)}
             for q in sorted(km.quantiles.values(), key=lambda q: q.p)
         },
         "n_star": None,
@@ -133,8 +129,8 @@ def _cell_json(cell: Cell) -> dict:
         ns = cell.n_star
         result["n_star"] = {
             "value": ns.value,
-            "ci": _interval(ns.ci),
-            "bracket": _interval(ns.bracket),
+            "ci": json_interval(ns.ci),
+            "bracket": json_interval(ns.bracket),
             "sizes": ns.sizes,
             "success_rate": ns.success_rate,
         }
@@ -284,7 +280,7 @@ def _fit_json(fit: FitConfig, series: FitSeries, analysis: AnalysisConfig) -> di
         if name == "loss":
             continue
         low, high = expanded_percentile_interval(value, boot[name], analysis.confidence, units)
-        result["parameters"][name] = {"value": value, "ci": _interval((low, high))}
+        result["parameters"][name] = {"value": value, "ci": json_interval((low, high))}
     result["relative_rmse"] = float(np.sqrt(estimate["loss"] / valid.sum()))
     result["extrapolation"] = _extrapolation(fit, x[valid], y[valid])
     if fit.theory:

@@ -1,8 +1,8 @@
 """Seed 001's attention-map figure: ``|W_Q W_Kᵀ|`` per head of a trained one-layer model.
 
 The store keeps learning curves, not weights, so the figure retrains one stored run (same
-config and seed give the same numbers) and checks that its final test metric matches the
-stored one before drawing. Axes are the input dims of the destination (rows) and source
+config and seed give the same numbers) for as many steps as it was trained, and prints
+its final test metric beside the stored one. Axes are the input dims of the destination (rows) and source
 (columns) tokens, split into the task's named blocks where it has them (qSTR: ``X``,
 ``E_i``, ``E_t``): a transformer that has learnt the retrieval matches ``E_t`` of the
 destination with ``E_i`` of the source.
@@ -26,7 +26,7 @@ from samplelab.trainer import ensemble_member, train_ensemble
 
 
 def mapped_run(runs: StudyRuns) -> RunSpec | None:
-    """The run to draw: of a model with ``attention_map``, the largest task, the first seed."""
+    """The run to draw: of a model with ``attention_map``, the longest input, the first seed."""
     stored = {r.run_key for r in runs.records if r.status == "done"}
     candidates = [
         spec
@@ -35,16 +35,12 @@ def mapped_run(runs: StudyRuns) -> RunSpec | None:
     ]
     if not candidates:
         return None
-    return max(candidates, key=lambda s: (s.config.task.model_dump().get("seq_len", 0), -s.seed))
+    return max(candidates, key=lambda s: (build_task(s.config.task).input_shape[0], -s.seed))
 
 
 def input_blocks(task) -> list[tuple[str, int]]:
-    """Named column blocks of the task's input (``[(name, width)]``), or one unnamed block."""
-    if hasattr(task, "embed_dim") and hasattr(task, "q"):
-        return [("X", task.token_dim), ("E_i", task.embed_dim)] + [
-            (f"E_t{k + 1}" if task.q > 1 else "E_t", task.embed_dim) for k in range(task.q)
-        ]
-    return [("input", task.input_shape[1])]
+    """The task's named column blocks (``[(name, width)]``), or one block for the whole input."""
+    return task.input_blocks() if hasattr(task, "input_blocks") else [("input", task.input_shape[1])]
 
 
 def plot_attention_map(runs: StudyRuns, path: Path) -> Path | None:
@@ -52,10 +48,16 @@ def plot_attention_map(runs: StudyRuns, path: Path) -> Path | None:
     spec = mapped_run(runs)
     if spec is None:
         return None
-    config = spec.config
+    record = next(r for r in runs.records if r.run_key == spec.key)
+    # Train exactly as long as the stored run did: with stop_below_relative its ensemble may
+    # have ended before ``steps``, at a point set by its ensemble-mates, not by this run alone.
+    training = spec.config.training.model_copy(
+        update={"steps": int(record.eval_steps[-1]), "stop_below_relative": None}
+    )
+    config = spec.config.model_copy(update={"training": training})
     result = train_ensemble(config, seeds=[spec.seed], n_trains=[config.training.n_train or 1])
     model = ensemble_member(config, result.params, 0)
-    stored = next(r for r in runs.records if r.run_key == spec.key).final_metric
+    stored = record.final_metric
     retrained = float(result.test_metric[0, -1])
     maps = np.asarray(model.attention_map())  # [H, W, W]
     task = build_task(config.task)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from samplelab.analysis import REFINEMENT_KEY, StudyRuns
+from samplelab.analysis import REFINEMENT_KEY, StudyRuns, json_interval
 from samplelab.analysis_config import N_TRAIN, AnalysisConfig
 from samplelab.stats.nstar import NStar, n_star
 from samplelab.store import RunRecord
@@ -27,10 +27,6 @@ from samplelab.store import RunRecord
 def candidate_label(values: tuple) -> str:
     """``(2, 4)`` → ``"2,4"``."""
     return ",".join(str(v) for v in values)
-
-
-def _interval(low: float | None, high: float | None) -> list[float | None]:
-    return [None if v is None or not np.isfinite(v) else float(v) for v in (low, high)]
 
 
 def _n_star_json(estimate: NStar, extra: float = 0.0) -> dict:
@@ -53,7 +49,7 @@ def _ratio(numerator: NStar, denominator: NStar, confidence: float) -> dict:
         return {"value": value, "ci": [None, None], "replicates": 0}
     tail = (1 - confidence) / 2
     low, high = np.quantile(replicates, [tail, 1 - tail], method="inverted_cdf")
-    return {"value": value, "ci": _interval(low, high), "replicates": int(replicates.size)}
+    return {"value": value, "ci": json_interval((low, high)), "replicates": int(replicates.size)}
 
 
 def _column_medians(values: np.ndarray) -> list[float | None]:

@@ -50,6 +50,9 @@ class Task(Protocol):
     def metric(self, outputs: jax.Array, targets: jax.Array) -> jax.Array:
         """Test metric of one example (lower is better), in the units of ``baseline``."""
 
+    # Optional: ``input_blocks() -> [(name, width)]`` names the column blocks of an input
+    # token (figures label their axes with it; see ``tasks/qstr.py``).
+
 
 def build_task(config: TaskConfig) -> Task:
     """Instantiate the registered task for ``config``."""

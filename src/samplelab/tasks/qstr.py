@@ -68,6 +68,11 @@ class Qstr:
         self.output_dim = 1
         self.baseline = 1.0
 
+    def input_blocks(self) -> list[tuple[str, int]]:
+        """Named column blocks of an input token: ``X``, ``E_i``, then ``E_t`` (``E_t1 … E_tq``)."""
+        targets = ["E_t"] if self.q == 1 else [f"E_t{k + 1}" for k in range(self.q)]
+        return [("X", self.token_dim), ("E_i", self.embed_dim)] + [(name, self.embed_dim) for name in targets]
+
     def init_run_state(self, key: jax.Array) -> dict[str, jax.Array]:
         """``{"E": [N, d_e] ±1/√d_e, "u": [q, d] unit rows}``."""
         k_embed, k_read = jax.random.split(key)
