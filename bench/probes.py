@@ -3,6 +3,8 @@
 python bench/probes.py step D_MODEL E BATCH   # warm ms per model-step of train_ensemble
 python bench/probes.py datagen                 # ms per model-step spent drawing setfind2 batches
 python bench/probes.py matmul                  # float32 GFLOP/s of one 2048² matmul (numpy, jax.jit)
+python bench/probes.py gru                     # qSTR GRU-64 ensemble step: as built vs fused directions
+python bench/probes.py ensemble-wait STORE     # model-steps the qstr_hierarchy ensembles ran vs each run's crossing
 """
 
 from __future__ import annotations
@@ -77,6 +79,88 @@ def matmul(size: int = 2048, repeats: int = 5) -> None:
     print(f"jax.jit: {flops * repeats / (time.perf_counter() - start) / 1e9:.0f} GFLOP/s")
 
 
+def gru(members: int = 5, batch: int = 64, seq_len: int = 12, width: int = 34, hidden: int = 64) -> None:
+    """Warm ms per 5-member step of the bidirectional GRU as built (two ``lax.scan`` of
+    ``GRUCell`` per example) against one scan over both directions with the input
+    projections taken out of the recurrence (the same arithmetic, reassociated)."""
+    import equinox as eqx
+    import jax.nn as jnn
+
+    from samplelab.models.rnn import RNN, RNNConfig
+
+    keys = jax.random.split(jax.random.key(0), members)
+    config = RNNConfig(hidden=hidden)
+    models = eqx.filter_vmap(lambda k: RNN(config, k, input_shape=(seq_len, width), output_dim=1))(keys)
+
+    def fused(model, x):  # x [B, T, W]
+        forward, backward = model.cells
+        w_ih, b_ih = jnp.stack([forward.weight_ih, backward.weight_ih]), jnp.stack([forward.bias, backward.bias])
+        w_hh, b_n = jnp.stack([forward.weight_hh, backward.weight_hh]), jnp.stack([forward.bias_n, backward.bias_n])
+        gates_in = jnp.einsum("dbtw,dgw->tdbg", jnp.stack([x, x[:, ::-1]]), w_ih) + b_ih[None, :, None]
+
+        def cell(h, g_in):  # h [2, B, H]
+            r_i, z_i, n_i = jnp.split(g_in, 3, -1)
+            r_h, z_h, n_h = jnp.split(jnp.einsum("dbh,dgh->dbg", h, w_hh), 3, -1)
+            new = jnn.tanh(n_i + jnn.sigmoid(r_i + r_h) * (n_h + b_n[:, None]))
+            h = new + jnn.sigmoid(z_i + z_h) * (h - new)
+            return h, h
+
+        states = jax.lax.scan(cell, jnp.zeros((2, x.shape[0], hidden)), gates_in)[1]
+        states = jnp.concatenate([states[:, 0], states[::-1, 1]], axis=-1).transpose(1, 0, 2)
+        return states @ model.readout.weight.T + model.readout.bias
+
+    def as_built(model, x):
+        return jax.vmap(model)(x)
+
+    x = jax.random.normal(jax.random.key(1), (members, batch, seq_len, width))
+    y = jax.random.normal(jax.random.key(2), (members, batch, seq_len, 1))
+    for name, apply in [("as built", as_built), ("fused", fused)]:
+
+        @eqx.filter_jit
+        def train(ensemble, apply=apply):
+            def body(ensemble, _):
+                loss = eqx.filter_vmap(eqx.filter_value_and_grad(lambda m, a, b: jnp.mean((apply(m, a) - b) ** 2)))
+                value, grads = loss(ensemble, x, y)
+                return jax.tree.map(lambda p, g: p - 1e-3 * g, ensemble, grads), value
+
+            return jax.lax.scan(body, ensemble, None, length=100)
+
+        jax.block_until_ready(train(models))
+        start = time.perf_counter()
+        final_loss = jax.block_until_ready(train(models))[1][-1]
+        print(f"{name}: {(time.perf_counter() - start) * 10:.2f} ms per step, final loss {np.asarray(final_loss)}")
+
+
+def ensemble_wait(store: str) -> None:
+    """Model-steps trained by the qstr_hierarchy ensembles (each stops when its slowest
+    member crosses 0.5) against the sum of each run's first crossing (what one-at-a-time
+    training with a stop per run does)."""
+    import json
+    import sqlite3
+    from collections import defaultdict
+
+    from samplelab.store import decode_array
+
+    cells = defaultdict(list)
+    query = "select config_json, eval_steps, test_metric from runs where task = 'qstr'"
+    for config_json, eval_steps, test_metric in sqlite3.connect(store).execute(query):
+        config = json.loads(config_json)
+        if (
+            config["task"].get("simple")
+            or config["task"].get("q", 1) != 1
+            or not config["training"].get("stop_below_relative")
+        ):
+            continue
+        steps, metric = decode_array(eval_steps), decode_array(test_metric)
+        below = np.nonzero(metric < 0.5)[0]
+        key = (config["model"]["name"], config["task"]["seq_len"], config["training"]["steps"])
+        cells[key].append((steps[below[0]] if len(below) else steps[-1], steps[-1]))
+    own = sum(crossing for runs in cells.values() for crossing, _ in runs)
+    ensemble = sum(len(runs) * max(last for _, last in runs) for runs in cells.values())
+    print(f"{len(cells)} ensembles: {ensemble:.0f} model-steps trained, {own:.0f} to each run's own crossing")
+    print(f"ratio {ensemble / own:.3f}")
+
+
 if __name__ == "__main__":
     command, *rest = sys.argv[1:] or ["help"]
     if command == "step":
@@ -85,5 +169,9 @@ if __name__ == "__main__":
         datagen()
     elif command == "matmul":
         matmul()
+    elif command == "gru":
+        gru()
+    elif command == "ensemble-wait":
+        ensemble_wait(*rest)
     else:
         print(__doc__)
