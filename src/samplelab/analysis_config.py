@@ -101,6 +101,9 @@ class AnalysisConfig(StrictConfig):
     quantiles: list[float] = Field([0.25, 0.5, 0.75], description="Kaplan–Meier quantiles reported per cell")
     fits: list[FitConfig] = []
     model_selection: ModelSelectionConfig | None = None
+    outcomes: bool = Field(
+        False, description="report final outcomes per grid point (accuracy, sparsity, test-loss rise): outcomes.py"
+    )
 
     @field_validator("quantiles")
     @classmethod

@@ -16,6 +16,7 @@ from samplelab import __version__
 from samplelab.analysis import StudyRuns, cell_of, cell_sort_key, json_interval
 from samplelab.analysis_config import N_TRAIN, AnalysisConfig, FitConfig
 from samplelab.measure import samples_to_threshold, train_size_to_threshold
+from samplelab.outcomes import cell_outcomes
 from samplelab.selection import model_selection
 from samplelab.stats.bootstrap import expanded_percentile_interval, resample_within_groups
 from samplelab.stats.nstar import NStar, n_star
@@ -355,4 +356,5 @@ def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 
         "fits": fits,
         "attention_entropy": entropy_probe(runs.records),
         "model_selection": model_selection(runs, analysis, seed),
+        "outcomes": cell_outcomes(runs, analysis, seed) if analysis.outcomes else [],
     }

@@ -32,10 +32,24 @@ IDENTITY_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-class OptimizerConfig(StrictConfig):
-    """Optimizer and learning-rate schedule (``lr`` may differ across one ensemble)."""
+# lr and weight decay of each optimizer when a config gives none. Adagrad's are seed 000's
+# author's settings (lr 0.015, weight decay 0.01); AdamW keeps weight decay 0 so that configs
+# written before this table resolve as before (the seed 000 studies set 0.01 themselves).
+OPTIMIZER_DEFAULTS: dict[str, dict[str, float]] = {
+    "adamw": {"lr": 1e-3, "weight_decay": 0.0},
+    "adam": {"lr": 1e-3, "weight_decay": 0.0},
+    "sgd": {"lr": 1e-3, "weight_decay": 0.0},
+    "adagrad": {"lr": 0.015, "weight_decay": 0.01},
+}
 
-    name: Literal["adamw", "adam", "sgd"] = "adamw"
+
+class OptimizerConfig(StrictConfig):
+    """Optimizer and learning-rate schedule (``lr`` may differ across one ensemble).
+
+    ``lr`` and ``weight_decay`` default per optimizer (``OPTIMIZER_DEFAULTS``).
+    """
+
+    name: Literal["adamw", "adam", "sgd", "adagrad"] = "adamw"
     lr: float = Field(1e-3, gt=0, le=10)
     weight_decay: float = Field(0.0, ge=0, le=10)
     b1: float = Field(0.9, ge=0, lt=1, description="Adam β1")
@@ -44,6 +58,13 @@ class OptimizerConfig(StrictConfig):
     schedule: Literal["constant", "cosine"] = "constant"
     warmup_steps: int = Field(0, ge=0)
     grad_clip: float | None = Field(None, gt=0, description="global-norm clip; none if unset")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _optimizer_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("name", "adamw") in OPTIMIZER_DEFAULTS:
+            data = {**OPTIMIZER_DEFAULTS[data.get("name", "adamw")], **data}
+        return data
 
 
 class TrainingConfig(StrictConfig):
@@ -143,6 +164,11 @@ def resolve_run_config(data: dict[str, Any]) -> RunConfig:
             parts[section] = cls.model_validate(data.get(section, {}))
         except ValidationError as err:
             raise config_error_from_validation(err, prefix=section, model=cls) from None
+    if getattr(parts["task"], "finite_dataset", False) and parts["training"].regime != "fixed":
+        raise ConfigError(
+            f"training.regime: task {parts['task'].name!r} is a finite dataset, so it has no online stream — "
+            'fix: set regime = "fixed" and n_train'
+        )
     return RunConfig(**parts)
 
 

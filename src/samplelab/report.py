@@ -15,6 +15,8 @@
 * ``fits.png`` (studies whose ``[analysis]`` fits KM medians or n* per series): each
   series' statistic with its CI against the fit's x, the fitted power law, and γ with its
   CI beside the theory's verdict in the legend.
+* ``metric_vs_sparsity.png`` and ``train_test_curves.png`` (studies with ``[analysis]
+  outcomes = true``): see :mod:`samplelab.report_outcomes`.
 * ``attention_map.png`` (studies with a model that has ``attention_map``, e.g.
   ``attention_mlp``): seed 001's ``|W_Q W_Kᵀ|`` per head of one retrained run (see
   :mod:`samplelab.attention_map`).
@@ -311,4 +313,6 @@ def write_figures(runs: StudyRuns, out_dir: Path, document: dict | None = None) 
     selections = [entry for entry in (document or {}).get("model_selection", []) if entry.get("status") == "ok"]
     if selections:
         paths.append(plot_model_selection(selections, out_dir / "model_selection.png", document["settings"]["delta"]))
-    return paths
+    from samplelab.report_outcomes import write_outcome_figures
+
+    return paths + write_outcome_figures(runs, document, out_dir)

@@ -90,6 +90,10 @@ def records_from_result(members: list[RunSpec], result: EnsembleResult, wall_sec
                 point=spec.point,
                 attention_entropy=None if result.attention_entropy is None else result.attention_entropy[index],
                 validation_loss=None if result.validation_loss is None else result.validation_loss[index],
+                test_loss=None if result.test_loss is None else result.test_loss[index],
+                train_metric=None if result.train_metric is None else result.train_metric[index],
+                train_set_loss=None if result.train_set_loss is None else result.train_set_loss[index],
+                weight_sparsity=None if result.weight_sparsity is None else float(result.weight_sparsity[index]),
             )
         )
     return records

@@ -13,7 +13,11 @@ Schema (queryable directly with ``sqlite3``, DuckDB or pandas):
     (float32 ``[K+1, layers, heads]`` mean attention entropy in nats at each eval; NULL for
     models without attention or runs stored before the probe existed) with its shape in
     ``attention_shape`` TEXT (``"K+1,layers,heads"``), ``validation_loss`` BLOB (float32
-    ``[K+1]`` training loss on the validation split at each eval; NULL for runs without one).
+    ``[K+1]`` training loss on the validation split at each eval; NULL for runs without one),
+    ``test_loss`` BLOB (float32 ``[K+1]`` training loss on the test set), ``train_metric`` /
+    ``train_set_loss`` BLOB (float32 ``[K+1]`` metric and loss over the whole training set;
+    finite dataset tasks only), ``weight_sparsity`` REAL (fraction of weight-matrix entries
+    with |w| ≤ 1e-5 after training). These four are NULL for runs stored before they existed.
 
 ``study_runs`` — which runs belong to which study and profile, with their grid point:
     ``study`` TEXT, ``profile`` TEXT, ``run_key`` TEXT, ``point_json`` TEXT; PK (study, profile, run_key).
@@ -58,7 +62,11 @@ CREATE TABLE IF NOT EXISTS runs (
     samplelab_version TEXT NOT NULL,
     attention_entropy BLOB,
     attention_shape TEXT,
-    validation_loss BLOB
+    validation_loss BLOB,
+    test_loss BLOB,
+    train_metric BLOB,
+    train_set_loss BLOB,
+    weight_sparsity REAL
 );
 CREATE TABLE IF NOT EXISTS study_runs (
     study TEXT NOT NULL,
@@ -71,7 +79,17 @@ CREATE TABLE IF NOT EXISTS study_runs (
 
 
 # Columns added after the first release, with their types: opened stores gain them.
-ADDED_COLUMNS = (("attention_entropy", "BLOB"), ("attention_shape", "TEXT"), ("validation_loss", "BLOB"))
+ADDED_COLUMNS = (
+    ("attention_entropy", "BLOB"),
+    ("attention_shape", "TEXT"),
+    ("validation_loss", "BLOB"),
+    ("test_loss", "BLOB"),
+    ("train_metric", "BLOB"),
+    ("train_set_loss", "BLOB"),
+    ("weight_sparsity", "REAL"),
+)
+# Optional learning curves (float32 [K+1] arrays) stored under their RunRecord attribute names.
+CURVE_COLUMNS = ("validation_loss", "test_loss", "train_metric", "train_set_loss")
 
 
 def encode_array(values: np.ndarray) -> bytes:
@@ -104,6 +122,10 @@ class RunRecord:
     point: dict = field(default_factory=dict)
     attention_entropy: np.ndarray | None = None  # [K+1, layers, heads] nats
     validation_loss: np.ndarray | None = None  # [K+1] loss on the validation split
+    test_loss: np.ndarray | None = None  # [K+1] loss on the test set
+    train_metric: np.ndarray | None = None  # [K+1] metric on the whole training set (finite tasks)
+    train_set_loss: np.ndarray | None = None  # [K+1] loss on the whole training set (finite tasks)
+    weight_sparsity: float | None = None  # fraction of weight-matrix entries with |w| ≤ 1e-5 at the end
 
     @property
     def final_validation_loss(self) -> float:
@@ -186,6 +208,11 @@ class ResultStore:
     def write_runs(self, records: Iterable[RunRecord]) -> None:
         """Store finished runs in one transaction (all or none); existing keys are kept."""
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        columns = (
+            "run_key, status, task, model, seed, n_train, lr, baseline, samples_per_step, final_metric, best_metric, "
+            "eval_steps, test_metric, train_loss, config_json, wall_seconds, created_at, samplelab_version, "
+            f"attention_entropy, attention_shape, weight_sparsity, {', '.join(CURVE_COLUMNS)}"
+        )
         rows = [
             (
                 r.run_key, r.status, r.task, r.model, r.seed, r.n_train, r.lr, r.baseline, r.samples_per_step,
@@ -194,17 +221,15 @@ class ResultStore:
                 r.config_json, r.wall_seconds, now, __version__,
                 None if r.attention_entropy is None else encode_array(r.attention_entropy),
                 None if r.attention_entropy is None else ",".join(map(str, r.attention_entropy.shape)),
-                None if r.validation_loss is None else encode_array(r.validation_loss),
+                None if r.weight_sparsity is None else _finite_or_none(float(r.weight_sparsity)),
+                *(None if getattr(r, name) is None else encode_array(getattr(r, name)) for name in CURVE_COLUMNS),
             )
             for r in records
         ]  # fmt: skip
+        marks = ",".join("?" * len(columns.split(",")))
         with self._db:
             self._db.executemany(
-                "INSERT INTO runs (run_key, status, task, model, seed, n_train, lr, baseline, "
-                "samples_per_step, final_metric, best_metric, eval_steps, test_metric, train_loss, config_json, "
-                "wall_seconds, created_at, samplelab_version, attention_entropy, attention_shape, validation_loss) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT (run_key) DO NOTHING",
+                f"INSERT INTO runs ({columns}) VALUES ({marks}) ON CONFLICT (run_key) DO NOTHING",
                 rows,
             )
 
@@ -219,24 +244,30 @@ class ResultStore:
 
     def study_runs(self, study: str, profile: str) -> list[RunRecord]:
         """Finished runs of a study/profile, ordered by grid point then seed."""
+        curves = ", ".join(f"r.{name}" for name in CURVE_COLUMNS)
         cursor = self._db.execute(
             "SELECT r.run_key, r.status, r.task, r.model, r.seed, r.n_train, r.lr, r.baseline, r.samples_per_step, "
             "r.eval_steps, r.test_metric, r.train_loss, r.config_json, r.wall_seconds, s.point_json, "
-            "r.attention_entropy, r.attention_shape, r.validation_loss "
+            f"r.attention_entropy, r.attention_shape, r.weight_sparsity, {curves} "
             "FROM study_runs s JOIN runs r ON r.run_key = s.run_key WHERE s.study = ? AND s.profile = ? "
             "ORDER BY s.point_json, r.seed",
             (study, profile),
         )
         records = []
         for row in cursor:
-            *head, eval_steps, test_metric, train_loss, config_json, wall, point_json, entropy, shape, validation = row
+            *head, eval_steps, test_metric, train_loss, config_json, wall, point_json, entropy, shape, sparsity = row[
+                : -len(CURVE_COLUMNS)
+            ]
             if entropy is not None:
                 entropy = decode_array(entropy).reshape(tuple(int(n) for n in shape.split(",")))
+            curves = {
+                name: None if blob is None else decode_array(blob)
+                for name, blob in zip(CURVE_COLUMNS, row[-len(CURVE_COLUMNS) :], strict=True)
+            }
             records.append(
                 RunRecord(
                     *head, decode_array(eval_steps), decode_array(test_metric), decode_array(train_loss),
-                    config_json, wall, json.loads(point_json), entropy,
-                    None if validation is None else decode_array(validation),
+                    config_json, wall, json.loads(point_json), entropy, weight_sparsity=sparsity, **curves,
                 )
             )  # fmt: skip
         return records

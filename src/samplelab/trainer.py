@@ -32,7 +32,9 @@ import numpy as np
 import optax
 
 from samplelab.config import OptimizerConfig, RunConfig, TrainingConfig
+from samplelab.errors import ConfigError
 from samplelab.models import MODELS, ModelConfig, build_model
+from samplelab.optimizers import make_optimizer
 from samplelab.tasks import TaskConfig, build_task
 
 # Offsets folded into a member's seed key for its independent streams.
@@ -71,6 +73,12 @@ class EnsembleResult:
             tokens; ``None`` for models without ``attention_weights``.
         validation_loss: ``[E, K+1]`` mean training loss on the validation split at each
             eval step; ``None`` when ``training.validation_size`` is 0.
+        test_loss: ``[E, K+1]`` mean training loss (the task's ``loss``) on the test set.
+        train_metric, train_set_loss: ``[E, K+1]`` metric and loss over the member's whole
+            training set (its first ``n_train`` examples) at each eval; finite dataset tasks
+            only (``None`` for generator tasks, whose pools are not enumerated).
+        weight_sparsity: ``[E]`` fraction of the entries of weight matrices (float arrays of
+            rank ≥ 2) with ``|w| ≤ 1e-5`` after training.
         params: the trained parameters, arrays with a leading ensemble axis E.
     """
 
@@ -82,34 +90,10 @@ class EnsembleResult:
     params: object
     attention_entropy: np.ndarray | None = None  # [E, K+1, layers, heads] nats; None: model has no attention probe
     validation_loss: np.ndarray | None = None  # [E, K+1]; None: no validation split
-
-
-def make_optimizer(config: OptimizerConfig, steps: int) -> optax.GradientTransformation:
-    """Optimizer whose updates are scaled by the schedule only: multiply by ``lr`` after.
-
-    The schedule is a multiplier in [0, 1]: linear warm-up over ``warmup_steps``, then
-    constant or cosine decay to 0 at ``steps``. Weight decay is decoupled for AdamW and an
-    L2 term added to the gradient for Adam and SGD.
-    """
-    warmup = max(config.warmup_steps, 0)
-    if config.schedule == "cosine":
-        decay = optax.cosine_decay_schedule(1.0, max(steps - warmup, 1))
-    else:
-        decay = optax.constant_schedule(1.0)
-    schedule = optax.join_schedules([optax.linear_schedule(0.0, 1.0, warmup), decay], [warmup]) if warmup else decay
-    parts: list[optax.GradientTransformation] = []
-    if config.grad_clip is not None:
-        parts.append(optax.clip_by_global_norm(config.grad_clip))
-    if config.name == "adamw":
-        parts.append(optax.adamw(schedule, config.b1, config.b2, weight_decay=config.weight_decay))
-    else:
-        if config.weight_decay:
-            parts.append(optax.add_decayed_weights(config.weight_decay))
-        if config.name == "adam":
-            parts.append(optax.adam(schedule, config.b1, config.b2))
-        else:
-            parts.append(optax.sgd(schedule, momentum=config.momentum or None))
-    return optax.chain(*parts)
+    test_loss: np.ndarray | None = None  # [E, K+1] mean training loss on the test set
+    train_metric: np.ndarray | None = None  # [E, K+1] metric on the whole training set; None: generator task
+    train_set_loss: np.ndarray | None = None  # [E, K+1] loss on the whole training set; None: generator task
+    weight_sparsity: np.ndarray | None = None  # [E] fraction of weight-matrix entries with |w| ≤ 1e-5 at the end
 
 
 def _report_progress(chunk_index: jax.Array) -> None:
@@ -117,129 +101,178 @@ def _report_progress(chunk_index: jax.Array) -> None:
         _progress_hook(int(chunk_index))
 
 
+def _masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
+    """Mean of ``values`` where ``mask``; NaN where the mask is empty. NaNs inside it propagate."""
+    return jnp.sum(jnp.where(mask, values, 0.0)) / jnp.where(jnp.any(mask), jnp.sum(mask), jnp.nan)
+
+
 @functools.lru_cache(maxsize=64)
 def _compiled_trainer(
     task_config: TaskConfig, model_config: ModelConfig, optimizer_config: OptimizerConfig, training: TrainingConfig
-) -> Callable:
-    """The jitted ensemble trainer for one shape; jit re-specialises per ensemble size E."""
-    task = build_task(task_config)
+) -> tuple[Callable, object]:
+    """The jitted ensemble trainer for one shape (jit re-specialises per ensemble size E),
+    and the task's arrays it takes as an argument (a dataset task's images: passed, not
+    baked into the program as constants)."""
+    task_arrays, task_static = eqx.partition(build_task(task_config), eqx.is_array)
     optimizer = make_optimizer(optimizer_config, training.steps)
     batch, every, online = training.batch_size, training.eval_every, training.regime == "online"
-    probe = hasattr(MODELS.get(model_config.name).factory, "attention_weights")
+    model_class = MODELS.get(model_config.name).factory
+    probe = hasattr(model_class, "attention_weights")
+    stateful = hasattr(model_class, "train_batch")
     validation_size = training.validation_size
-    stop_below = None if training.stop_below_relative is None else training.stop_below_relative * task.baseline
 
-    def init_member(seed_key):
-        model = build_model(
-            model_config, jax.random.fold_in(seed_key, _MODEL), input_shape=task.input_shape, output_dim=task.output_dim
-        )
-        run_state = task.init_run_state(jax.random.fold_in(seed_key, _TASK))
-        streams = tuple(jax.random.fold_in(seed_key, offset) for offset in (_POOL, _TEST, _STEPS))
-        return model, run_state, *streams
+    def train(seed_keys, lrs, n_trains, task_arrays):
+        task = eqx.combine(task_arrays, task_static)
+        finite = getattr(task, "size", None)  # examples in a finite dataset; None: a generator
+        stop_below = None if training.stop_below_relative is None else training.stop_below_relative * task.baseline
 
-    def batch_of(key, n_train, pool_key, run_state):
-        if online:
-            example_keys = jax.random.split(key, batch)
-        else:
+        def init_member(seed_key):
+            model = build_model(
+                model_config,
+                jax.random.fold_in(seed_key, _MODEL),
+                input_shape=task.input_shape,
+                output_dim=task.output_dim,
+            )
+            run_state = task.init_run_state(jax.random.fold_in(seed_key, _TASK))
+            streams = tuple(jax.random.fold_in(seed_key, offset) for offset in (_POOL, _TEST, _STEPS))
+            return model, run_state, *streams
+
+        def pool_example(pool_key, run_state, index):
+            if finite:
+                return task.example(run_state, index)
+            return task.sample(jax.random.fold_in(pool_key, index), run_state)
+
+        def batch_of(key, n_train, pool_key, run_state):
+            if online:
+                return jax.vmap(task.sample, (0, None))(jax.random.split(key, batch), run_state)
             indices = jax.random.randint(key, (batch,), 0, n_train)
-            example_keys = jax.vmap(jax.random.fold_in, (None, 0))(pool_key, indices)
-        return jax.vmap(task.sample, (0, None))(example_keys, run_state)
+            return jax.vmap(pool_example, (None, None, 0))(pool_key, run_state, indices)
 
-    def train(seed_keys, lrs, n_trains):
         models, run_states, pool_keys, test_keys, step_keys = eqx.filter_vmap(init_member)(seed_keys)
-        params, static = eqx.partition(models, eqx.is_inexact_array)
+        arrays, static = eqx.partition(models, eqx.is_array)
+        # Trained: floating-point arrays. Frozen (carried per member, never updated): the
+        # others, e.g. a sparse model's fixed mask.
+        params, frozen = eqx.partition(arrays, eqx.is_inexact_array)
         opt_states = jax.vmap(optimizer.init)(params)
+        train_states = eqx.filter_vmap(lambda m: m.init_train_state() if stateful else jnp.zeros(()))(models)
 
-        def member_loss(member_params, inputs, targets):
-            model = eqx.combine(member_params, static)
-            return jnp.mean(jax.vmap(task.loss)(jax.vmap(model)(inputs), targets))
+        def member_loss(member_params, member_frozen, train_state, inputs, targets, key):
+            model = eqx.combine(member_params, member_frozen, static)
+            if stateful:  # e.g. zero-init's neuron allocation: random, with running statistics
+                outputs, train_state = model.train_batch(inputs, key, train_state)
+            else:
+                outputs = jax.vmap(model)(inputs)
+            return jnp.mean(jax.vmap(task.loss)(outputs, targets)), train_state
 
-        def member_step(member_params, opt_state, lr, n_train, run_state, pool_key, step_key, step):
-            inputs, targets = batch_of(jax.random.fold_in(step_key, step), n_train, pool_key, run_state)
-            loss, grads = jax.value_and_grad(member_loss)(member_params, inputs, targets)
+        def member_step(
+            member_params, member_frozen, opt_state, train_state, lr, n_train, run_state, pool_key, step_key, step
+        ):
+            key = jax.random.fold_in(step_key, step)
+            inputs, targets = batch_of(key, n_train, pool_key, run_state)
+            (loss, train_state), grads = jax.value_and_grad(member_loss, has_aux=True)(
+                member_params, member_frozen, train_state, inputs, targets, jax.random.fold_in(key, 1)
+            )
             updates, opt_state = optimizer.update(grads, opt_state, member_params)
             updates = jax.tree.map(lambda u: lr * u, updates)
-            return optax.apply_updates(member_params, updates), opt_state, loss
+            return optax.apply_updates(member_params, updates), opt_state, train_state, loss
 
-        def member_eval(member_params, run_state, test_key, pool_key, n_train):
-            model = eqx.combine(member_params, static)
+        def member_eval(member_params, member_frozen, run_state, test_key, pool_key, n_train):
+            """Test metric and loss, validation loss, whole-training-set metric and loss (finite
+            tasks; NaN otherwise) and attention entropy, each a mean over examples."""
+            model = eqx.combine(member_params, member_frozen, static)
 
-            def one(j):
-                inputs, target = task.sample(jax.random.fold_in(test_key, j), run_state)
-                return task.metric(model(inputs), target)
+            def scored(example):
+                outputs = model(example[0])
+                return task.metric(outputs, example[1]), task.loss(outputs, example[1])
 
-            def entropy_of(j):
-                inputs, _ = task.sample(jax.random.fold_in(test_key, j), run_state)
+            def mean_over(indices, example_of):
+                metrics, losses = jax.lax.map(lambda j: scored(example_of(j)), indices, batch_size=_EVAL_BATCH)
+                return jnp.mean(metrics), jnp.mean(losses)
+
+            nan = jnp.full((), jnp.nan)
+            if finite:  # one pass over the whole dataset; positions say which split each is in
+                metrics, losses = jax.lax.map(
+                    lambda j: scored(task.example(run_state, j)), jnp.arange(finite), batch_size=_EVAL_BATCH
+                )
+                positions, held = jnp.arange(finite), n_train + validation_size
+                test = positions >= held
+                if task.test_limit is not None:
+                    test &= positions < held + task.test_limit
+                in_train = positions < n_train
+                outcome = {
+                    "metric": _masked_mean(metrics, test),
+                    "test_loss": _masked_mean(losses, test),
+                    "validation_loss": _masked_mean(losses, ~in_train & (positions < held)),
+                    "train_metric": _masked_mean(metrics, in_train),
+                    "train_set_loss": _masked_mean(losses, in_train),
+                }
+                if not validation_size:
+                    outcome["validation_loss"] = jnp.zeros(())
+            else:
+                metric, test_loss = mean_over(
+                    jnp.arange(training.test_size), lambda j: task.sample(jax.random.fold_in(test_key, j), run_state)
+                )
+                validation_start = 0 if online else n_train
+                outcome = {"metric": metric, "test_loss": test_loss, "train_metric": nan, "train_set_loss": nan}
+                outcome["validation_loss"] = (
+                    mean_over(
+                        jnp.arange(validation_size), lambda j: pool_example(pool_key, run_state, validation_start + j)
+                    )[1]
+                    if validation_size
+                    else jnp.zeros(())
+                )
+
+            def entropy_of(j):  # test examples: a finite task's last positions
+                example = task.example(run_state, finite - 1 - j) if finite else None
+                inputs = example[0] if finite else task.sample(jax.random.fold_in(test_key, j), run_state)[0]
                 return jnp.stack([attention_entropy(w) for w in model.attention_weights(inputs)])  # [L, H]
 
-            def validation_loss_of(j):
-                inputs, target = task.sample(
-                    jax.random.fold_in(pool_key, (n_train if not online else 0) + j), run_state
-                )
-                return task.loss(model(inputs), target)
+            if probe:
+                examples = jnp.arange(min(_PROBE_EXAMPLES, training.test_size))
+                outcome["entropy"] = jnp.mean(jax.lax.map(entropy_of, examples), axis=0)
+            else:
+                outcome["entropy"] = jnp.zeros((0, 0))
+            return outcome
 
-            metric = jnp.mean(jax.lax.map(one, jnp.arange(training.test_size), batch_size=_EVAL_BATCH))
-            validation = (
-                jnp.mean(jax.lax.map(validation_loss_of, jnp.arange(validation_size), batch_size=_EVAL_BATCH))
-                if validation_size
-                else jnp.zeros(())
-            )
-            if not probe:
-                return metric, validation, jnp.zeros((0, 0))
-            examples = jnp.arange(min(_PROBE_EXAMPLES, training.test_size))
-            return metric, validation, jnp.mean(jax.lax.map(entropy_of, examples), axis=0)
-
-        step_all = jax.vmap(member_step, in_axes=(0, 0, 0, 0, 0, 0, 0, None))
+        step_all = jax.vmap(member_step, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, 0, None))
         eval_all = jax.vmap(member_eval)
 
         def one_step(carry, step):
-            params, opt_states = carry
-            params, opt_states, losses = step_all(
-                params, opt_states, lrs, n_trains, run_states, pool_keys, step_keys, step
+            params, opt_states, train_states = carry
+            params, opt_states, train_states, losses = step_all(
+                params, frozen, opt_states, train_states, lrs, n_trains, run_states, pool_keys, step_keys, step
             )
-            return (params, opt_states), losses
+            return (params, opt_states, train_states), losses
 
         def one_chunk(carry, chunk_index):
             carry, losses = jax.lax.scan(one_step, carry, chunk_index * every + jnp.arange(every))
-            metrics, validations, entropies = eval_all(carry[0], run_states, test_keys, pool_keys, n_trains)
+            outcome = eval_all(carry[0], frozen, run_states, test_keys, pool_keys, n_trains)
             jax.debug.callback(_report_progress, chunk_index)
-            return carry, (metrics, validations, entropies, jnp.mean(losses, axis=0))
+            return carry, {**outcome, "train_loss": jnp.mean(losses, axis=0)}
 
-        initial, initial_validation, initial_entropy = eval_all(params, run_states, test_keys, pool_keys, n_trains)
+        initial = eval_all(params, frozen, run_states, test_keys, pool_keys, n_trains)
+        carry = (params, opt_states, train_states)
         if stop_below is None:
-            (params, _), (metrics, validations, entropies, losses) = jax.lax.scan(
-                one_chunk, (params, opt_states), jnp.arange(training.n_evals)
-            )
+            carry, chunks = jax.lax.scan(one_chunk, carry, jnp.arange(training.n_evals))
             chunks_run = jnp.asarray(training.n_evals)
         else:
-            (params, _), (metrics, validations, entropies, losses), chunks_run = _chunks_until(
-                one_chunk,
-                (params, opt_states),
-                training.n_evals,
-                initial,
-                initial_validation,
-                initial_entropy,
-                stop_below,
-            )
-        entropy = jnp.concatenate([initial_entropy[:, None], jnp.moveaxis(entropies, 0, 1)], axis=1)
-        metric_curve = jnp.concatenate([initial[:, None], metrics.T], axis=1)
-        validation_curve = jnp.concatenate([initial_validation[:, None], validations.T], axis=1)
-        return params, metric_curve, losses.T, entropy, validation_curve, chunks_run
+            carry, chunks, chunks_run = _chunks_until(one_chunk, carry, training.n_evals, initial, stop_below)
+        curves = {
+            name: jnp.concatenate([initial[name][:, None], jnp.moveaxis(chunks[name], 0, 1)], axis=1)
+            for name in initial
+        }
+        curves["train_loss"] = chunks["train_loss"].T
+        return eqx.combine(carry[0], frozen), curves, chunks_run
 
-    return jax.jit(train)
+    return jax.jit(train), task_arrays
 
 
-def _chunks_until(one_chunk, carry, n_chunks, initial, initial_validation, initial_entropy, stop_below):
+def _chunks_until(one_chunk, carry, n_chunks, initial, stop_below):
     """``lax.scan(one_chunk, carry, arange(n_chunks))`` that ends after the first chunk whose
     test metrics are all ≤ ``stop_below``; unrun chunks' outputs stay NaN. Also returns
     the number of chunks run."""
-    members = initial.shape[0]
-    buffers = (
-        jnp.full((n_chunks, members), jnp.nan, initial.dtype),
-        jnp.full((n_chunks, *initial_validation.shape), jnp.nan, initial_validation.dtype),
-        jnp.full((n_chunks, *initial_entropy.shape), jnp.nan, initial_entropy.dtype),
-        jnp.full((n_chunks, members), jnp.nan, initial.dtype),
-    )
+    shapes = jax.eval_shape(one_chunk, carry, 0)[1]
+    buffers = jax.tree.map(lambda s: jnp.full((n_chunks, *s.shape), jnp.nan, s.dtype), shapes)
 
     def keep_going(state):
         index, _, _, done = state
@@ -248,10 +281,10 @@ def _chunks_until(one_chunk, carry, n_chunks, initial, initial_validation, initi
     def body(state):
         index, carry, buffers, _ = state
         carry, outputs = one_chunk(carry, index)
-        buffers = tuple(buffer.at[index].set(output) for buffer, output in zip(buffers, outputs, strict=True))
-        return index + 1, carry, buffers, jnp.all(outputs[0] <= stop_below)
+        buffers = jax.tree.map(lambda buffer, output: buffer.at[index].set(output), buffers, outputs)
+        return index + 1, carry, buffers, jnp.all(outputs["metric"] <= stop_below)
 
-    start = (jnp.asarray(0), carry, buffers, jnp.all(initial <= stop_below))
+    start = (jnp.asarray(0), carry, buffers, jnp.all(initial["metric"] <= stop_below))
     chunks_run, carry, buffers, _ = jax.lax.while_loop(keep_going, body, start)
     return carry, buffers, chunks_run
 
@@ -304,7 +337,8 @@ def train_ensemble(
     default_n = config.training.n_train or 1
     n_trains = np.full(size, default_n) if n_trains is None else np.asarray(n_trains, dtype=np.int64)
     training = config.training
-    trainer = _compiled_trainer(
+    _check_dataset_fits(config, n_trains)
+    trainer, task_arrays = _compiled_trainer(
         config.task,
         config.model,
         config.optimizer.model_copy(update={"lr": 1.0}),
@@ -313,16 +347,19 @@ def train_ensemble(
     seed_keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, dtype=jnp.uint32))
     _progress_hook = progress
     try:
-        params, metrics, losses, entropy, validation, chunks_run = _run_interruptibly(
-            trainer, seed_keys, jnp.asarray(lrs, jnp.float32), jnp.asarray(n_trains, jnp.int32)
+        params, curves, chunks_run = _run_interruptibly(
+            trainer, seed_keys, jnp.asarray(lrs, jnp.float32), jnp.asarray(n_trains, jnp.int32), task_arrays
         )
         evals = int(chunks_run) + 1  # < K+1 when training stopped early (stop_below_relative)
-        metrics, losses = np.asarray(metrics, np.float64)[:, :evals], np.asarray(losses, np.float64)[:, : evals - 1]
-        entropy, validation = entropy[:, :evals], validation[:, :evals]
+        curves = {
+            name: np.asarray(curve, np.float64)[:, : evals - (name == "train_loss")] for name, curve in curves.items()
+        }
         jax.effects_barrier()
     finally:
         _progress_hook = None
+    metrics, losses = curves["metric"], curves["train_loss"]
     diverged = ~(np.isfinite(metrics).all(axis=1) & np.isfinite(losses).all(axis=1))
+    finite = getattr(build_task(config.task), "size", None) is not None
     return EnsembleResult(
         eval_steps=np.arange(evals) * training.eval_every,
         samples_per_step=training.batch_size,
@@ -330,14 +367,46 @@ def train_ensemble(
         train_loss=losses,
         diverged=diverged,
         params=params,
-        attention_entropy=np.asarray(entropy, np.float64) if entropy.shape[-1] else None,
-        validation_loss=np.asarray(validation, np.float64) if training.validation_size else None,
+        attention_entropy=curves["entropy"] if curves["entropy"].shape[-1] else None,
+        validation_loss=curves["validation_loss"] if training.validation_size else None,
+        test_loss=curves["test_loss"],
+        train_metric=curves["train_metric"] if finite else None,
+        train_set_loss=curves["train_set_loss"] if finite else None,
+        weight_sparsity=weight_sparsity(params),
     )
 
 
+def weight_sparsity(params: object, tolerance: float = 1e-5) -> np.ndarray:
+    """``[E]`` fraction of the entries of an ensemble's weight matrices (float leaves of rank
+    ≥ 2 per member, so rank ≥ 3 with the ensemble axis) with ``|w| ≤ tolerance``."""
+    matrices = [np.asarray(leaf) for leaf in jax.tree.leaves(params) if eqx.is_inexact_array(leaf) and leaf.ndim >= 3]
+    if not matrices:
+        return np.full(jax.tree.leaves(params)[0].shape[0], np.nan)
+    small = sum((np.abs(m) <= tolerance).reshape(len(m), -1).sum(axis=1) for m in matrices)
+    return small / sum(m[0].size for m in matrices)
+
+
+def _check_dataset_fits(config: RunConfig, n_trains: np.ndarray) -> None:
+    """A finite dataset task must keep test examples after the training and validation sets."""
+    size = getattr(build_task(config.task), "size", None)
+    if size is None:
+        return
+    if config.training.regime != "fixed":
+        raise ConfigError(
+            f'training.regime: task {config.task.name!r} is a finite dataset — fix: set regime = "fixed" and n_train'
+        )
+    held = int(n_trains.max()) + config.training.validation_size
+    if held >= size:
+        raise ConfigError(
+            f"training.n_train: {int(n_trains.max())} training + {config.training.validation_size} validation examples "
+            f"leave no test examples of the {size} in {config.task.name!r} — fix: use n_train < {size - config.training.validation_size}"
+        )
+
+
 def ensemble_member(config: RunConfig, params: object, index: int) -> eqx.Module:
-    """Member ``index`` of a trained ensemble's ``params`` as a callable model."""
+    """Member ``index`` of a trained ensemble's ``params`` (all its arrays, as
+    :attr:`EnsembleResult.params` holds them) as a callable model."""
     task = build_task(config.task)
     template = build_model(config.model, jax.random.key(0), input_shape=task.input_shape, output_dim=task.output_dim)
-    _, static = eqx.partition(template, eqx.is_inexact_array)
+    _, static = eqx.partition(template, eqx.is_array)
     return eqx.combine(jax.tree.map(lambda leaf: leaf[index], params), static)

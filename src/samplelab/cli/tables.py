@@ -102,6 +102,8 @@ def _print_analysis(document: dict) -> None:
         )
     for entry in document.get("model_selection", []):
         _print_model_selection(entry, level, document["settings"]["delta"])
+    if document.get("outcomes"):
+        _print_outcomes(document, level)
     if not document["fits"]:
         return
     console.print(f"fitted laws ({level} CIs: cluster bootstrap over seeds)", markup=False)
@@ -125,6 +127,35 @@ def _print_analysis(document: dict) -> None:
             )
         for line in lines:
             console.print(line, markup=False)
+
+
+def _print_outcomes(document: dict, level: str) -> None:
+    """Final outcomes per grid point (``[analysis] outcomes = true``): medians with CIs."""
+    from rich.table import Table
+
+    outcomes = document["outcomes"]
+    accuracy = "test_accuracy" in outcomes[0]
+    table = Table(title=escape(f"{document['study']} [{document['profile']}]: final outcomes (median [{level} CI])"))
+    keys = list(outcomes[0]["point"])
+    measured = (
+        [("test_accuracy", "test accuracy"), ("train_accuracy", "train accuracy")]
+        if accuracy
+        else [("test_metric", "test metric"), ("train_metric", "train metric")]
+    )
+    measured += [
+        ("weight_sparsity", "weight sparsity"),
+        ("train_set_loss", "train loss"),
+        ("test_loss_min", "test loss min"),
+        ("test_loss_final", "test loss final"),
+        ("test_loss_rise", "rise (final/min)"),
+    ]
+    for column in [*keys, "runs", *(title for _, title in measured)]:
+        table.add_column(column)
+    for entry in outcomes:
+        cells = [_value_ci(entry.get(name), ".3g") if entry.get(name, {}).get("n") else "—" for name, _ in measured]
+        runs = f"{entry['runs'] - entry['diverged_runs']}/{entry['runs']}"
+        table.add_row(*(str(entry["point"][k]) for k in keys), runs, *cells)
+    console.print(table)
 
 
 def _print_model_selection(entry: dict, level: str, delta: float) -> None:

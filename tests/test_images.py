@@ -1,0 +1,190 @@
+"""Seed 000's MNIST-100 pieces: the image task's splits, the MLP's initialisations and
+neuron allocation, Adagrad, and the trainer's whole-training-set evaluation."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from samplelab.config import OptimizerConfig, resolve_run_config
+from samplelab.datasets import load_images
+from samplelab.errors import ConfigError
+from samplelab.models import build_model
+from samplelab.models.mlp import ACTIVATIONS, MLPConfig, allocation_bump
+from samplelab.optimizers import make_optimizer
+from samplelab.tasks import TASKS, build_task
+from samplelab.trainer import ensemble_member, train_ensemble
+
+
+def _task(**fields):
+    return build_task(TASKS.validate({"name": "images", **fields}))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), position=st.integers(0, 1796), balanced=st.booleans())
+def test_an_example_is_the_image_and_label_at_that_position_of_the_runs_ordering(seed, position, balanced):
+    task = _task(dataset="digits", selection="balanced" if balanced else "random")
+    data = load_images("digits")
+    state = task.init_run_state(jax.random.key(seed))
+    order = np.asarray(state["order"])
+    assert sorted(order) == list(range(data.images.shape[0]))  # a permutation: every image once
+    inputs, label = task.example(state, position)
+    np.testing.assert_array_equal(np.asarray(inputs)[0], data.images[order[position]])
+    assert int(label) == data.labels[order[position]]
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n_train=st.integers(1, 1700), validation=st.integers(0, 50))
+def test_train_validation_and_test_images_never_overlap(seed, n_train, validation):
+    """The trainer's splits are position ranges of one permutation: disjoint by index, and no
+    training image reappears (pixel for pixel) among the test images."""
+    task = _task(dataset="digits")
+    data = load_images("digits")
+    order = np.asarray(task.init_run_state(jax.random.key(seed))["order"])
+    train, held = order[:n_train], order[n_train : n_train + validation]
+    test = order[n_train + validation :]
+    assert not set(train) & set(test) and not set(train) & set(held) and not set(held) & set(test)
+    assert len(train) + len(held) + len(test) == len(order)
+    train_pixels = {data.images[i].tobytes() for i in train}
+    duplicates_in_data = len({img.tobytes() for img in data.images}) < len(data.images)
+    overlap = sum(data.images[i].tobytes() in train_pixels for i in test)
+    assert overlap == 0 or duplicates_in_data  # only an image the dataset itself repeats could match
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_balanced_selection_keeps_every_prefix_balanced(seed):
+    task = _task(dataset="mnist_5k", selection="balanced")
+    labels = np.asarray(task.labels)[np.asarray(task.init_run_state(jax.random.key(seed))["order"])]
+    counts = np.cumsum(labels[:, None] == np.arange(10), axis=0)[:4999]  # every class has 500 images
+    assert np.all(counts.max(axis=1) - counts.min(axis=1) <= 1)
+
+
+def test_task_shapes_baseline_loss_and_metric():
+    task = _task()
+    assert task.size == 5000 and task.input_shape == (1, 784) and task.output_dim == 10
+    assert task.baseline == pytest.approx(0.9)  # 500 images of each class
+    logits = jnp.array([[0.0, 3.0, 0.0, 0, 0, 0, 0, 0, 0, 0]])
+    assert float(task.metric(logits, jnp.array(1))) == 0.0 and float(task.metric(logits, jnp.array(2))) == 1.0
+    expected = -math.log(math.exp(3) / (math.exp(3) + 9))
+    assert float(task.loss(logits, jnp.array(1))) == pytest.approx(expected, rel=1e-6)
+
+
+def test_finite_dataset_errors_are_one_line():
+    base = {"task": {"name": "images", "dataset": "digits"}, "model": {"name": "mlp", "widths": [8]}}
+    with pytest.raises(ConfigError, match=r'^training.regime: .* fix: set regime = "fixed"'):
+        resolve_run_config({**base, "training": {"steps": 10, "eval_every": 5}})
+    config = resolve_run_config({**base, "training": {"regime": "fixed", "n_train": 1797, "steps": 2, "eval_every": 1}})
+    with pytest.raises(ConfigError, match=r"^training.n_train: .* fix: use n_train < 1797"):
+        train_ensemble(config, seeds=[0])
+
+
+def _mlp(init, **fields):
+    config = MLPConfig(init=init, widths=(32, 16), **fields)
+    return build_model(config, jax.random.key(3), input_shape=(1, 64), output_dim=10)
+
+
+def test_initialisations():
+    default = _mlp("default")
+    for weight, bias in zip(default.weights, default.biases, strict=True):
+        limit = 1 / math.sqrt(weight.shape[1])
+        assert float(jnp.abs(weight).max()) <= limit and float(jnp.abs(weight).max()) > 0.9 * limit
+        assert float(jnp.abs(bias).max()) <= limit
+    xavier = _mlp("xavier")
+    for weight, bias in zip(xavier.weights, xavier.biases, strict=True):
+        assert float(jnp.abs(weight).max()) <= math.sqrt(6 / sum(weight.shape)) and not bias.any()
+    zero = _mlp("zero")
+    assert not any(w.any() for w in zero.weights) and not any(b.any() for b in zero.biases) and zero.allocates
+    sparse = _mlp("sparse", sparsity=0.75)
+    zero_fraction = np.mean(np.concatenate([np.asarray(w == 0).ravel() for w in sparse.weights]))
+    assert zero_fraction == pytest.approx(0.75, abs=0.03)
+    assert all(m.dtype == jnp.bool_ for m in sparse.masks)
+    x = jnp.linspace(-3, 3, 7)
+    np.testing.assert_allclose(ACTIVATIONS["quick_gelu"](x), x / (1 + np.exp(-1.702 * np.asarray(x))), rtol=1e-6)
+
+
+def test_the_mlp_computes_its_layers():
+    model = _mlp("default")
+    x = jax.random.uniform(jax.random.key(0), (1, 64))
+    h = np.asarray(x)[0]
+    for i, (weight, bias) in enumerate(zip(model.weights, model.biases, strict=True)):
+        h = np.asarray(weight) @ h + np.asarray(bias)
+        if i < 2:
+            h = h / (1 + np.exp(-1.702 * h))
+    np.testing.assert_allclose(np.asarray(model(x))[0], h, rtol=1e-5, atol=1e-6)
+
+
+def test_allocation_picks_units_with_probability_falling_exponentially_in_their_activity():
+    running_mean = jnp.array([0.0, 0.2, 0.5, 1.0])
+    bumps = np.asarray(allocation_bump(jax.random.key(1), running_mean, 200_000, 5.0, 1e-3))
+    assert np.allclose(bumps.sum(axis=1), 1e-3) and len(np.unique(bumps)) == 2
+    expected = np.exp(-5 * np.asarray(running_mean))
+    np.testing.assert_allclose((bumps > 0).mean(axis=0), expected / expected.sum(), atol=0.005)
+
+
+def _digits_config(model, steps=300, **optimizer):
+    return resolve_run_config(
+        {
+            "task": {"name": "images", "dataset": "digits"},
+            "model": {"name": "mlp", "widths": [32, 16], **model},
+            "optimizer": {"name": "adagrad", **optimizer},
+            "training": {"regime": "fixed", "n_train": 60, "steps": steps, "batch_size": 16, "eval_every": steps // 2},
+        }
+    )
+
+
+def test_zero_init_learns_only_through_allocation():
+    without = train_ensemble(_digits_config({"init": "zero", "allocation": False}), seeds=[0])
+    hidden = [np.asarray(w) for w in without.params.weights[:-1]] + [np.asarray(without.params.weights[-1])]
+    assert all(not w.any() for w in hidden)  # no gradient ever reaches a weight
+    assert without.test_metric[0, -1] > 0.8  # the output bias alone: about chance
+    allocated = train_ensemble(_digits_config({"init": "zero"}), seeds=[0])
+    assert all(np.asarray(w).any() for w in allocated.params.weights)
+    assert allocated.test_metric[0, -1] < 0.8 and allocated.train_metric[0, -1] < 0.6  # learning, gradually
+
+
+def test_sparse_weights_stay_zero_and_the_mask_is_not_trained():
+    result = train_ensemble(_digits_config({"init": "sparse", "sparsity": 0.9}), seeds=[0, 1])
+    masks = result.params.masks
+    for weight, mask in zip(result.params.weights, masks, strict=True):
+        assert not np.asarray(weight)[~np.asarray(mask)].any()
+    assert np.all(result.weight_sparsity >= 0.85)
+
+
+def test_train_and_test_metrics_are_over_exactly_the_runs_splits():
+    """The trainer's masked whole-dataset evaluation equals a direct computation."""
+    config = _digits_config({}, steps=100)
+    result = train_ensemble(config, seeds=[5, 6], n_trains=[40, 90])
+    task, data = build_task(config.task), load_images("digits")
+    for member, (seed, n_train) in enumerate([(5, 40), (6, 90)]):
+        model = ensemble_member(config, result.params, member)
+        order = np.asarray(task.init_run_state(jax.random.fold_in(jax.random.key(seed), 1))["order"])
+        logits = np.asarray(jax.vmap(model)(jnp.asarray(data.images[order])[:, None, :]))[:, 0]
+        wrong = logits.argmax(axis=1) != data.labels[order]
+        losses = np.asarray(optax.softmax_cross_entropy_with_integer_labels(logits, data.labels[order]))
+        assert result.train_metric[member, -1] == pytest.approx(wrong[:n_train].mean(), abs=1e-6)
+        assert result.test_metric[member, -1] == pytest.approx(wrong[n_train:].mean(), abs=1e-6)
+        assert result.train_set_loss[member, -1] == pytest.approx(losses[:n_train].mean(), rel=1e-4)
+        assert result.test_loss[member, -1] == pytest.approx(losses[n_train:].mean(), rel=1e-4)
+
+
+def test_adagrad_is_pytorchs():
+    """One step: w ← w − lr·g/(√Σg² + 1e-10) with g = ∇ + wd·w (PyTorch's Adagrad defaults)."""
+    config = OptimizerConfig(name="adagrad")
+    assert (config.lr, config.weight_decay) == (0.015, 0.01)
+    assert OptimizerConfig(name="adagrad", lr=0.1).weight_decay == 0.01
+    assert OptimizerConfig().weight_decay == 0.0  # AdamW's default is unchanged
+    optimizer = make_optimizer(config, steps=10)
+    w, grad = jnp.array([1.0, -2.0, 0.0]), jnp.array([0.5, 0.0, 0.0])
+    state = optimizer.init(w)
+    updates, state = optimizer.update(grad, state, w)
+    g = np.asarray(grad) + 0.01 * np.asarray(w)
+    expected = -g / (np.sqrt(g**2) + 1e-10)
+    np.testing.assert_allclose(np.asarray(updates), expected, rtol=1e-5)
