@@ -188,3 +188,72 @@ def test_adagrad_is_pytorchs():
     g = np.asarray(grad) + 0.01 * np.asarray(w)
     expected = -g / (np.sqrt(g**2) + 1e-10)
     np.testing.assert_allclose(np.asarray(updates), expected, rtol=1e-5)
+
+
+TINY_IMAGES_STUDY = """
+name = "tiny_images"
+seeds = 2
+
+[task]
+name = "images"
+dataset = "digits"
+
+[model]
+name = "mlp"
+widths = [16]
+
+[optimizer]
+name = "adagrad"
+
+[training]
+regime = "fixed"
+n_train = 50
+steps = 40
+batch_size = 16
+eval_every = 20
+
+[measurement]
+threshold = 0.5
+
+[analysis]
+outcomes = true
+bootstrap = 200
+
+[grid]
+model = [{ label = "default", name = "mlp", widths = [16] }, { label = "sparse", name = "mlp", widths = [16], init = "sparse", sparsity = 0.5 }]
+"training.n_train" = [30, 60]
+"""
+
+
+def test_an_images_study_end_to_end_outcomes_and_figures(tmp_path):
+    from samplelab.analysis import load_study_runs
+    from samplelab.analyze import analyze_study
+    from samplelab.report import write_figures
+    from samplelab.runner import run_study
+    from samplelab.store import ResultStore
+    from samplelab.study import load_study
+
+    path = tmp_path / "tiny_images.toml"
+    path.write_text(TINY_IMAGES_STUDY)
+    study = load_study(path)
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        run_study(study, store)
+        runs = load_study_runs(study, store)
+    assert len(runs.records) == 8
+    assert all(r.train_metric.shape == (3,) and r.test_loss.shape == (3,) for r in runs.records)
+    document = analyze_study(runs, seed=1)
+    outcomes = document["outcomes"]
+    assert len(outcomes) == 4 and {tuple(o["point"]) for o in outcomes} == {("model", "training.n_train")}
+    for entry in outcomes:
+        records = [r for r in runs.records if r.point == entry["point"]]
+        accuracy = sorted(1 - r.final_metric for r in records)
+        assert entry["test_accuracy"]["value"] == pytest.approx(np.median(accuracy))
+        low, high = entry["test_accuracy"]["ci"]
+        assert low <= entry["test_accuracy"]["value"] <= high
+        rises = [r.test_loss[-1] / r.test_loss.min() for r in records]
+        assert entry["test_loss_rise"]["value"] == pytest.approx(np.median(rises))
+    sparse = [o for o in outcomes if o["point"]["model"] == "sparse"]
+    assert all(o["weight_sparsity"]["value"] >= 0.45 for o in sparse)
+    written = {p.name: p for p in write_figures(runs, tmp_path / "figures", document)}
+    for name in ("metric_vs_sparsity.png", "train_test_curves.png"):
+        assert written[name].stat().st_size > 10_000

@@ -11,8 +11,9 @@ import pytest
 
 from samplelab.analyze import entropy_probe
 from samplelab.config import resolve_run_config
+from samplelab.model_probes import attention_entropy
 from samplelab.store import ResultStore
-from samplelab.trainer import attention_entropy, train_ensemble
+from samplelab.trainer import train_ensemble
 
 
 def test_entropy_definition():
@@ -59,6 +60,8 @@ def test_store_keeps_entropy_and_migrates_old_stores(tiny_study, tmp_path):
         records = load_study_runs(study, store).records
     assert len(records) == 8
     assert all(r.attention_entropy.shape == (3, 1, 2) for r in records)  # K+1 evals, 1 layer, 2 heads
+    assert all(r.test_loss.shape == (3,) and 0 <= r.weight_sparsity <= 1 for r in records)  # columns added later
+    assert all(r.train_metric is None and r.train_set_loss is None for r in records)  # generator task: no pool eval
     probe = entropy_probe(records)
     assert probe["curves"] == 16 and 0 <= probe["decreased"] <= 16
 

@@ -16,6 +16,17 @@ distinct streams, so train and test draws never coincide, and a member with a la
 validation split, when asked for, is the ``validation_size`` pool examples after the first
 ``n_train``. Members with the same seed share pool, test set and validation split whatever
 their model, so models compared at one seed saw the same data.
+
+A *finite dataset* task (one with ``size`` and ``example(run_state, position)``, e.g.
+``images``) has no generator: pool example ``i`` is the image at position ``i`` of the run's
+ordering, and each evaluation is one pass over the whole dataset, split by position into
+training set (``< n_train``), validation split and test set (the rest). Its arrays are an
+argument of the compiled program, not constants baked into it.
+
+Model hooks: float arrays are trained; other arrays (e.g. a sparse model's bool mask) are
+carried per member unchanged. A model with ``train_batch(inputs, key, state)`` and
+``init_train_state()`` gets a key and a per-member state in training (e.g. ``mlp``'s neuron
+allocation); evaluation always calls the plain ``model(x)``.
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ import optax
 
 from samplelab.config import OptimizerConfig, RunConfig, TrainingConfig
 from samplelab.errors import ConfigError
+from samplelab.model_probes import attention_entropy, weight_sparsity
 from samplelab.models import MODELS, ModelConfig, build_model
 from samplelab.optimizers import make_optimizer
 from samplelab.tasks import TaskConfig, build_task
@@ -41,17 +53,6 @@ from samplelab.tasks import TaskConfig, build_task
 _MODEL, _TASK, _POOL, _TEST, _STEPS = range(5)
 _EVAL_BATCH = 128
 _PROBE_EXAMPLES = 64
-
-
-def attention_entropy(weights: jax.Array) -> jax.Array:
-    """Mean row entropy (nats) per head of attention ``weights`` ``[H, T, S]`` → ``[H]``.
-
-    Rows that sum to less than 1 (attention with a dropped "no-op" slot) count the missing
-    mass as one more outcome, so the entropy is that of the full softmax.
-    """
-    rest = jnp.clip(1.0 - jnp.sum(weights, axis=-1), 0.0, 1.0)
-    entropy = -jnp.sum(jax.scipy.special.xlogy(weights, weights), axis=-1) - jax.scipy.special.xlogy(rest, rest)
-    return jnp.mean(entropy, axis=-1)
 
 
 # Called with the index of each finished evaluation chunk (from inside the compiled loop).
@@ -374,16 +375,6 @@ def train_ensemble(
         train_set_loss=curves["train_set_loss"] if finite else None,
         weight_sparsity=weight_sparsity(params),
     )
-
-
-def weight_sparsity(params: object, tolerance: float = 1e-5) -> np.ndarray:
-    """``[E]`` fraction of the entries of an ensemble's weight matrices (float leaves of rank
-    ≥ 2 per member, so rank ≥ 3 with the ensemble axis) with ``|w| ≤ tolerance``."""
-    matrices = [np.asarray(leaf) for leaf in jax.tree.leaves(params) if eqx.is_inexact_array(leaf) and leaf.ndim >= 3]
-    if not matrices:
-        return np.full(jax.tree.leaves(params)[0].shape[0], np.nan)
-    small = sum((np.abs(m) <= tolerance).reshape(len(m), -1).sum(axis=1) for m in matrices)
-    return small / sum(m[0].size for m in matrices)
 
 
 def _check_dataset_fits(config: RunConfig, n_trains: np.ndarray) -> None:

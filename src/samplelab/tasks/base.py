@@ -52,6 +52,12 @@ class Task(Protocol):
 
     # Optional: ``input_blocks() -> [(name, width)]`` names the column blocks of an input
     # token (figures label their axes with it; see ``tasks/qstr.py``).
+    #
+    # A *finite dataset* task (``tasks/images.py``) has instead of ``sample``: ``size`` (the
+    # number of examples), ``example(run_state, position) -> (inputs, target)`` (the example
+    # at that position of the run's ordering) and ``test_limit`` (int | None); its config
+    # class sets ``finite_dataset = True``. It may be an ``eqx.Module``: its arrays are then
+    # passed into the compiled trainer rather than baked in as constants.
 
 
 def build_task(config: TaskConfig) -> Task:
