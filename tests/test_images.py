@@ -257,3 +257,33 @@ def test_an_images_study_end_to_end_outcomes_and_figures(tmp_path):
     written = {p.name: p for p in write_figures(runs, tmp_path / "figures", document)}
     for name in ("metric_vs_sparsity.png", "train_test_curves.png"):
         assert written[name].stat().st_size > 10_000
+
+
+def test_a_study_can_train_on_mnist_idx_files_from_a_directory(tmp_path):
+    """The full-MNIST path: standard IDX files in a user's directory (tiny ones here)."""
+    from samplelab.datasets import write_idx
+
+    rng = np.random.default_rng(0)
+    for prefix, count in (("train", 30), ("t10k", 10)):
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (count, 6, 5), dtype=np.uint8))
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte.gz", (np.arange(count) % 10).astype(np.uint8))
+    config = resolve_run_config(
+        {
+            "task": {"name": "images", "dataset": "mnist", "path": str(tmp_path), "selection": "balanced"},
+            "model": {"name": "mlp", "widths": [8]},
+            "training": {"regime": "fixed", "n_train": 20, "steps": 4, "batch_size": 4, "eval_every": 2},
+        }
+    )
+    task = build_task(config.task)
+    assert (task.size, task.input_shape) == (40, (1, 30))
+    result = train_ensemble(config, seeds=[0, 1])
+    assert np.isfinite(result.test_metric).all() and result.train_metric.shape == (2, 3)
+
+
+def test_a_study_that_leaves_no_test_images_is_refused_at_load(tmp_path):
+    from samplelab.study import load_study
+
+    path = tmp_path / "too_big.toml"
+    path.write_text(TINY_IMAGES_STUDY.replace('"training.n_train" = [30, 60]', '"training.n_train" = [30, 1797]'))
+    with pytest.raises(ConfigError, match=r"training.n_train: 1797 training .* fix: use n_train < 1797$"):
+        load_study(path)

@@ -17,7 +17,7 @@ from pydantic import Field, SerializeAsAny, ValidationError, model_validator
 from samplelab.errors import ConfigError, config_error_from_validation
 from samplelab.models import MODELS, ModelConfig
 from samplelab.registry import StrictConfig
-from samplelab.tasks import TASKS, TaskConfig
+from samplelab.tasks import TASKS, TaskConfig, build_task
 
 # Bumped when the meaning of a stored run changes, so old rows are not reused silently.
 RUN_KEY_SCHEMA = 1
@@ -204,3 +204,17 @@ def shape_key(config: RunConfig) -> str:
     identity["optimizer"]["lr"] = None
     identity["training"]["n_train"] = None
     return canonical_json(identity)
+
+
+def check_dataset_fits(config: RunConfig, n_train: int) -> None:
+    """A finite dataset task must keep test examples after ``n_train`` training and the
+    validation examples; raises a one-line ConfigError (this loads the dataset)."""
+    if not getattr(config.task, "finite_dataset", False):
+        return
+    size = build_task(config.task).size
+    validation = config.training.validation_size
+    if n_train + validation >= size:
+        raise ConfigError(
+            f"training.n_train: {n_train} training + {validation} validation examples leave no test examples of "
+            f"the {size} in {config.task.name!r} — fix: use n_train < {size - validation}"
+        )

@@ -42,8 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from samplelab.config import OptimizerConfig, RunConfig, TrainingConfig
-from samplelab.errors import ConfigError
+from samplelab.config import OptimizerConfig, RunConfig, TrainingConfig, check_dataset_fits
 from samplelab.model_probes import attention_entropy, weight_sparsity
 from samplelab.models import MODELS, ModelConfig, build_model
 from samplelab.optimizers import make_optimizer
@@ -338,7 +337,7 @@ def train_ensemble(
     default_n = config.training.n_train or 1
     n_trains = np.full(size, default_n) if n_trains is None else np.asarray(n_trains, dtype=np.int64)
     training = config.training
-    _check_dataset_fits(config, n_trains)
+    check_dataset_fits(config, int(n_trains.max()))
     trainer, task_arrays = _compiled_trainer(
         config.task,
         config.model,
@@ -375,23 +374,6 @@ def train_ensemble(
         train_set_loss=curves["train_set_loss"] if finite else None,
         weight_sparsity=weight_sparsity(params),
     )
-
-
-def _check_dataset_fits(config: RunConfig, n_trains: np.ndarray) -> None:
-    """A finite dataset task must keep test examples after the training and validation sets."""
-    size = getattr(build_task(config.task), "size", None)
-    if size is None:
-        return
-    if config.training.regime != "fixed":
-        raise ConfigError(
-            f'training.regime: task {config.task.name!r} is a finite dataset — fix: set regime = "fixed" and n_train'
-        )
-    held = int(n_trains.max()) + config.training.validation_size
-    if held >= size:
-        raise ConfigError(
-            f"training.n_train: {int(n_trains.max())} training + {config.training.validation_size} validation examples "
-            f"leave no test examples of the {size} in {config.task.name!r} — fix: use n_train < {size - config.training.validation_size}"
-        )
 
 
 def ensemble_member(config: RunConfig, params: object, index: int) -> eqx.Module:
