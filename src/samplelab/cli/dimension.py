@@ -1,0 +1,71 @@
+"""``samplelab id``: intrinsic dimension of points in a .npy / .npz file."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from samplelab.cli.common import app, console
+from samplelab.errors import ConfigError
+
+
+class Estimator(StrEnum):
+    mle = "mle"
+    twonn = "twonn"
+    all = "all"
+
+
+class DistanceMetric(StrEnum):
+    euclidean = "euclidean"
+    cosine = "cosine"
+
+
+class Average(StrEnum):
+    mean = "mean"
+    harmonic = "harmonic"
+
+
+def _integers(text: str | None, option: str) -> list[int]:
+    if not text:
+        return []
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"{option}: {text!r} is not a comma-separated list of integers — fix: e.g. 5,10,20") from None
+    if not values or min(values) < 2:
+        raise ConfigError(f"{option}: {text!r} needs integers ≥ 2 — fix: e.g. 5,10,20")
+    return values
+
+
+@app.command("id")
+def intrinsic_dimension(
+    file: Path = typer.Argument(..., help="points: a .npy file, or a .npz (see --key); rows are points"),
+    key: str | None = typer.Option(None, "--key", help="array name inside a .npz holding several"),
+    estimator: Estimator = typer.Option(Estimator.all, "--estimator", help="mle (Levina–Bickel), twonn, or all"),
+    k: int = typer.Option(20, "--k", min=2, max=10_000, help="MLE neighbours"),
+    metric: DistanceMetric = typer.Option(DistanceMetric.euclidean, "--metric", help="MLE distance"),
+    average: Average = typer.Option(Average.mean, "--average", help="MLE global estimate from point-wise ones"),
+    ks: str | None = typer.Option(None, "--ks", help="multi-scale: the MLE at each k, e.g. 5,10,20,40"),
+    sizes: str | None = typer.Option(
+        None, "--sizes", help="multi-scale: estimates on random subsamples, e.g. 500,1000"
+    ),
+) -> None:
+    """Estimate the intrinsic dimension of a point cloud (e.g. a model's embeddings)."""
+    from samplelab import intrinsic_dimension as id_
+
+    scale_ks, subsample_sizes = _integers(ks, "--ks"), _integers(sizes, "--sizes")
+    points = id_.load_points(file, key)
+    console.print(f"{file}: {points.shape[0]} points in {points.shape[1]} dims", markup=False)
+    if estimator in (Estimator.mle, Estimator.all):
+        value = id_.mle(points, k, metric.value, average.value)
+        console.print(f"mle (k={k}, {metric.value}, {average.value}): {value:.3f}", markup=False)
+    if estimator in (Estimator.twonn, Estimator.all):
+        console.print(f"twonn: {id_.two_nn(points):.3f}", markup=False)
+    for scale_k, value in id_.mle_vs_k(points, scale_ks, metric.value, average.value):
+        console.print(f"mle at k={scale_k}: {value:.3f}", markup=False)
+    for size, mean, std in id_.vs_subsample(
+        points, subsample_sizes, lambda p: id_.mle(p, k, metric.value, average.value)
+    ):
+        console.print(f"mle on {size} points: {mean:.3f} ± {std:.3f} (5 subsamples)", markup=False)

@@ -1,0 +1,129 @@
+"""Intrinsic-dimension estimators (seed 002 uses the first on final-layer embeddings).
+
+* :func:`mle` — Levina & Bickel (2004), "Maximum likelihood estimation of intrinsic
+  dimension". The point-wise estimate from the distances ``T_1(x) ≤ … ≤ T_k(x)`` to the
+  ``k`` nearest neighbours of ``x`` is ``m̂_k(x) = [ (1/(k−1)) Σ_{j<k} log(T_k(x)/T_j(x)) ]⁻¹``.
+  The global estimate is their arithmetic mean (``average = "mean"``, Levina–Bickel and
+  seed 002's authors) or their harmonic mean (``"harmonic"``: the inverse of the mean of
+  inverses, MacKay & Ghahramani's correction). Distances are euclidean or cosine
+  (``1 − cos``, the authors' choice for embeddings).
+* :func:`two_nn` — Facco et al. (2017), TwoNN, from scikit-dimension (``skdim.id.TwoNN``).
+* :func:`mle_vs_k` and :func:`vs_subsample` — the multi-scale views: the estimate against
+  the neighbourhood size, and against the number of points.
+
+Points are ``[n, D]`` arrays; duplicate points (zero distances) are dropped first, since
+``log(T_k/T_j)`` is undefined for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from samplelab.errors import ConfigError
+
+Metric = Literal["euclidean", "cosine"]
+
+
+def _unique(points: np.ndarray) -> np.ndarray:
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or len(points) < 3:
+        raise ConfigError(f"points: need a 2-d array of at least 3 points, got shape {points.shape} — fix: pass [n, D]")
+    first = np.unique(points, axis=0, return_index=True)[1]
+    return points[np.sort(first)]  # distinct points, in their original order
+
+
+def neighbour_distances(points: np.ndarray, k: int, metric: Metric = "euclidean") -> np.ndarray:
+    """``[n, k]`` sorted distances from each point to its ``k`` nearest other points."""
+    from sklearn.neighbors import NearestNeighbors
+
+    points = _unique(points)
+    if not 2 <= k < len(points):
+        raise ConfigError(f"k: {k} neighbours of {len(points)} distinct points — fix: use 2 ≤ k < {len(points)}")
+    algorithm = "brute" if metric == "cosine" else "auto"
+    search = NearestNeighbors(n_neighbors=k + 1, metric=metric, algorithm=algorithm).fit(points)
+    distances = search.kneighbors(points, return_distance=True)[0][:, 1:]  # drop the point itself
+    return np.maximum(distances, np.finfo(np.float64).tiny)
+
+
+def mle_pointwise(points: np.ndarray, k: int = 20, metric: Metric = "euclidean") -> np.ndarray:
+    """``[n]`` Levina–Bickel estimates ``m̂_k(x)`` at every (distinct) point."""
+    distances = neighbour_distances(points, k, metric)
+    log_ratios = np.log(distances[:, -1:] / distances[:, :-1])  # log(T_k / T_j), j = 1 … k−1
+    return (k - 1) / np.sum(log_ratios, axis=1)
+
+
+def mle(
+    points: np.ndarray,
+    k: int = 20,
+    metric: Metric = "euclidean",
+    average: Literal["mean", "harmonic"] = "mean",
+) -> float:
+    """Global Levina–Bickel estimate: mean (or harmonic mean) of the point-wise ones."""
+    pointwise = mle_pointwise(points, k, metric)
+    pointwise = pointwise[np.isfinite(pointwise)]
+    return float(np.mean(pointwise) if average == "mean" else 1.0 / np.mean(1.0 / pointwise))
+
+
+def two_nn(points: np.ndarray, discard_fraction: float = 0.1) -> float:
+    """TwoNN (Facco et al.) from scikit-dimension, on euclidean distances."""
+    import skdim
+
+    return float(skdim.id.TwoNN(discard_fraction=discard_fraction).fit(_unique(points)).dimension_)
+
+
+ESTIMATORS: dict[str, Callable[..., float]] = {"mle": mle, "twonn": two_nn}
+
+
+def mle_vs_k(
+    points: np.ndarray, ks: Sequence[int], metric: Metric = "euclidean", average: Literal["mean", "harmonic"] = "mean"
+) -> list[tuple[int, float]]:
+    """``[(k, estimate)]``: the MLE against the neighbourhood size (small k: local scale)."""
+    return [(int(k), mle(points, int(k), metric, average)) for k in ks]
+
+
+def vs_subsample(
+    points: np.ndarray,
+    sizes: Sequence[int],
+    estimate: Callable[[np.ndarray], float],
+    repeats: int = 5,
+    seed: int = 0,
+) -> list[tuple[int, float, float]]:
+    """``[(size, mean, std)]`` of ``estimate`` on ``repeats`` random subsamples of each size."""
+    rng = np.random.default_rng(seed)
+    points = np.asarray(points)
+    rows = []
+    for size in sizes:
+        if size > len(points):
+            raise ConfigError(f"sizes: {size} is more than the {len(points)} points — fix: use sizes ≤ {len(points)}")
+        values = [estimate(points[rng.choice(len(points), size, replace=False)]) for _ in range(repeats)]
+        rows.append((int(size), float(np.mean(values)), float(np.std(values))))
+    return rows
+
+
+def load_points(path: str | Path, key: str | None = None) -> np.ndarray:
+    """``[n, D]`` points from a ``.npy`` file or one array of a ``.npz`` (``key``; the only
+    array when there is one). Higher-rank arrays are flattened to ``[n, −1]``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"FILE: {path} does not exist — fix: give a .npy or .npz file")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise ConfigError(f"FILE: cannot read {path} as numpy data ({err}) — fix: save it with numpy.save") from None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        names = list(loaded.files)
+        if key is None and len(names) != 1:
+            raise ConfigError(f"--key: {path} holds {', '.join(names)} — fix: pass --key NAME")
+        if key is not None and key not in names:
+            raise ConfigError(f"--key: {key!r} is not in {path} — fix: use one of {', '.join(names)}")
+        loaded = loaded[key or names[0]]
+    array = np.asarray(loaded, dtype=np.float64)
+    if array.ndim < 2 or not np.isfinite(array).all():
+        raise ConfigError(
+            f"FILE: {path} holds shape {array.shape} or non-finite values — fix: save finite [n, D] points"
+        )
+    return array.reshape(len(array), -1)
