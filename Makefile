@@ -33,12 +33,12 @@ test: install
 	$(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench studies
+	$(VENV)/bin/ruff format --check src tests bench studies
 
 format: install
-	$(VENV)/bin/ruff check --fix src tests bench
-	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench studies
+	$(VENV)/bin/ruff format src tests bench studies
 
 $(TORCH_VENV)/.installed:
 	$(TORCH_PYTHON) -m venv $(TORCH_VENV)
