@@ -145,3 +145,13 @@ def test_id_command(tmp_path, capsys):
     assert main(["id", str(tmp_path / "p.npy"), "--sizes", "5000"]) == 2
     err = capsys.readouterr().err
     assert "error: FILE:" in err and "fix:" in err and "error: sizes: 5000" in err
+
+
+def test_harmonic_mle_agrees_with_scikit_dimension():
+    """scikit-dimension's MLE (Haro et al.; Levina–Bickel without noise) combines the
+    point-wise estimates as the inverse mean of inverses: our ``average = "harmonic"``."""
+    import skdim
+
+    points = _points("torus", 4, 3000)
+    reference = skdim.id.MLE(K=20).fit(points).dimension_
+    assert mle(points, k=20, average="harmonic") == pytest.approx(reference, rel=0.03)
