@@ -21,6 +21,7 @@ Baseline: the error of always answering the most frequent class.
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar, Literal
 
 import equinox as eqx
@@ -58,6 +59,13 @@ def balanced_order(order: jax.Array, labels: jax.Array, classes: int, key: jax.A
     return order[jnp.argsort(rank_in_class * classes + class_rank[ordered_labels])]
 
 
+@functools.lru_cache(maxsize=4)
+def _device_arrays(dataset: str, path: str | None) -> tuple[jax.Array, jax.Array]:
+    """The dataset's images and labels as JAX arrays, one copy shared by every task built on it."""
+    data = load_images(dataset, path)
+    return jnp.asarray(data.images), jnp.asarray(data.labels)
+
+
 class ImageClassification(eqx.Module):
     """The task for one config; see the module docstring. ``images`` and ``labels`` are the
     arrays the trainer passes into its compiled program."""
@@ -75,7 +83,7 @@ class ImageClassification(eqx.Module):
 
     def __init__(self, config: ImagesConfig) -> None:
         data = load_images(config.dataset, config.path)
-        self.images, self.labels = jnp.asarray(data.images), jnp.asarray(data.labels)
+        self.images, self.labels = _device_arrays(config.dataset, config.path)
         self.config, self.size, self.classes, self.image_shape = (
             config,
             len(data.labels),
