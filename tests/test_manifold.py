@@ -147,11 +147,21 @@ def test_id_command(tmp_path, capsys):
     assert "error: FILE:" in err and "fix:" in err and "error: sizes: 5000" in err
 
 
-def test_harmonic_mle_agrees_with_scikit_dimension():
-    """scikit-dimension's MLE (Haro et al.; Levina–Bickel without noise) combines the
-    point-wise estimates as the inverse mean of inverses: our ``average = "harmonic"``."""
-    import skdim
+def test_estimators_agree_with_scikit_dimension(tmp_path):
+    """scikit-dimension is the reference: its TwoNN (linear fit) should equal ours, and its
+    MLE (Haro et al.; Levina–Bickel without noise), which combines the point-wise estimates
+    as the inverse mean of inverses, our ``average = "harmonic"``. It runs in a subprocess:
+    it loads numba, which we keep out of processes that run XLA."""
+    import subprocess
+    import sys
 
     points = _points("torus", 4, 3000)
-    reference = skdim.id.MLE(K=20).fit(points).dimension_
-    assert mle(points, k=20, average="harmonic") == pytest.approx(reference, rel=0.03)
+    np.save(tmp_path / "p.npy", points)
+    script = (
+        "import numpy as np, skdim; x = np.load(r'%s'); "
+        "print(skdim.id.TwoNN().fit(x).dimension_, skdim.id.MLE(K=20).fit(x).dimension_)" % (tmp_path / "p.npy")
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    reference_twonn, reference_mle = map(float, out.split())
+    assert two_nn(points) == pytest.approx(reference_twonn, rel=1e-6)
+    assert mle(points, k=20, average="harmonic") == pytest.approx(reference_mle, rel=0.03)

@@ -7,12 +7,14 @@
   seed 002's authors) or their harmonic mean (``"harmonic"``: the inverse of the mean of
   inverses, MacKay & Ghahramani's correction). Distances are euclidean or cosine
   (``1 − cos``, the authors' choice for embeddings).
-* :func:`two_nn` — Facco et al. (2017), TwoNN, from scikit-dimension (``skdim.id.TwoNN``).
+* :func:`two_nn` — Facco et al. (2017), TwoNN, as scikit-dimension computes it
+  (``skdim.id.TwoNN``; the tests check the two agree, in a separate process: numba, which
+  scikit-dimension loads, is kept out of processes that run XLA).
 * :func:`mle_vs_k` and :func:`vs_subsample` — the multi-scale views: the estimate against
   the neighbourhood size, and against the number of points.
 
 Points are ``[n, D]`` arrays; duplicate points (zero distances) are dropped first, since
-``log(T_k/T_j)`` is undefined for them.
+``log(T_k/T_j)`` is undefined for them. Neighbours are found by exact brute force in numpy.
 """
 
 from __future__ import annotations
@@ -36,17 +38,34 @@ def _unique(points: np.ndarray) -> np.ndarray:
     return points[np.sort(first)]  # distinct points, in their original order
 
 
-def neighbour_distances(points: np.ndarray, k: int, metric: Metric = "euclidean") -> np.ndarray:
-    """``[n, k]`` sorted distances from each point to its ``k`` nearest other points."""
-    from sklearn.neighbors import NearestNeighbors
+def neighbour_distances(points: np.ndarray, k: int, metric: Metric = "euclidean", chunk: int = 1024) -> np.ndarray:
+    """``[n, k]`` sorted distances from each point to its ``k`` nearest other points.
 
+    Exact brute force in numpy, ``chunk`` rows at a time (``n·chunk`` floats of memory):
+    euclidean, or cosine distance ``1 − cos``.
+    """
     points = _unique(points)
-    if not 2 <= k < len(points):
-        raise ConfigError(f"k: {k} neighbours of {len(points)} distinct points — fix: use 2 ≤ k < {len(points)}")
-    algorithm = "brute" if metric == "cosine" else "auto"
-    search = NearestNeighbors(n_neighbors=k + 1, metric=metric, algorithm=algorithm).fit(points)
-    distances = search.kneighbors(points, return_distance=True)[0][:, 1:]  # drop the point itself
-    return np.maximum(distances, np.finfo(np.float64).tiny)
+    count = len(points)
+    if not 2 <= k < count:
+        raise ConfigError(f"k: {k} neighbours of {count} distinct points — fix: use 2 ≤ k < {count}")
+    if metric == "cosine":
+        norms = np.linalg.norm(points, axis=1, keepdims=True)
+        if np.any(norms == 0):
+            raise ConfigError("points: the cosine metric needs non-zero points — fix: use metric euclidean")
+        points = points / norms
+    squared = np.sum(points**2, axis=1)
+    rows = []
+    for start in range(0, count, chunk):
+        block = points[start : start + chunk]
+        inner = block @ points.T  # [chunk, n]
+        if metric == "cosine":
+            distance = 1.0 - inner
+        else:
+            distance = np.sqrt(np.maximum(squared[start : start + chunk, None] + squared[None, :] - 2 * inner, 0.0))
+        distance[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf  # not its own neighbour
+        nearest = np.partition(distance, k - 1, axis=1)[:, :k]
+        rows.append(np.sort(nearest, axis=1))
+    return np.maximum(np.concatenate(rows), np.finfo(np.float64).tiny)
 
 
 def mle_pointwise(points: np.ndarray, k: int = 20, metric: Metric = "euclidean") -> np.ndarray:
@@ -69,10 +88,16 @@ def mle(
 
 
 def two_nn(points: np.ndarray, discard_fraction: float = 0.1) -> float:
-    """TwoNN (Facco et al.) from scikit-dimension, on euclidean distances."""
-    import skdim
-
-    return float(skdim.id.TwoNN(discard_fraction=discard_fraction).fit(_unique(points)).dimension_)
+    """TwoNN (Facco et al. 2017): with ``μ = r₂/r₁`` per point and the empirical CDF ``F``,
+    the slope through the origin of ``−log(1 − F(μ))`` against ``log μ``, after dropping the
+    largest ``discard_fraction`` of the ratios (euclidean; scikit-dimension's linear method)."""
+    distances = neighbour_distances(points, 2)
+    ratios = distances[:, 1] / distances[:, 0]
+    count = len(ratios)
+    keep = int(count * (1 - discard_fraction))
+    log_mu = np.log(np.sort(ratios)[:keep])
+    log_survival = -np.log(1 - np.arange(1, keep + 1) / count)
+    return float(np.sum(log_mu * log_survival) / np.sum(log_mu**2))
 
 
 ESTIMATORS: dict[str, Callable[..., float]] = {"mle": mle, "twonn": two_nn}
