@@ -50,6 +50,19 @@ def _jax_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["SAMPLELAB_JAX_CACHE"] = str(tmp_path_factory.mktemp("jax-cache"))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _release_compiled_programs():
+    """Free every test module's compiled programs: each holds many memory mappings, and one
+    process may hold only vm.max_map_count (65,530) of them."""
+    yield
+    import jax
+
+    from samplelab.trainer import _compiled_trainer
+
+    _compiled_trainer.cache_clear()
+    jax.clear_caches()
+
+
 @pytest.fixture
 def tiny_study(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.toml"

@@ -106,7 +106,11 @@ def _masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
     return jnp.sum(jnp.where(mask, values, 0.0)) / jnp.where(jnp.any(mask), jnp.sum(mask), jnp.nan)
 
 
-@functools.lru_cache(maxsize=64)
+# Few: each compiled trainer holds ~1,000 memory mappings of JIT code on XLA:CPU, and a
+# process is allowed 65,530 (vm.max_map_count); past that, XLA aborts (measured: the test
+# suite died in executable.serialize() at ~62,000 maps with maxsize 64). Evicted programs
+# are freed; studies train one shape at a time, and the persistent cache makes a re-compile cheap.
+@functools.lru_cache(maxsize=4)
 def _compiled_trainer(
     task_config: TaskConfig, model_config: ModelConfig, optimizer_config: OptimizerConfig, training: TrainingConfig
 ) -> tuple[Callable, object]:
