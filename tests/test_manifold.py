@@ -151,7 +151,7 @@ def test_estimators_agree_with_scikit_dimension(tmp_path):
     """scikit-dimension is the reference: its TwoNN (linear fit) should equal ours, and its
     MLE (Haro et al.; Levina–Bickel without noise), which combines the point-wise estimates
     as the inverse mean of inverses, our ``average = "harmonic"``. It runs in a subprocess:
-    it loads numba, which we keep out of processes that run XLA."""
+    it imports numba, a second LLVM-based JIT we keep out of processes that run XLA."""
     import subprocess
     import sys
 

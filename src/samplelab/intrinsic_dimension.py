@@ -8,8 +8,9 @@
   inverses, MacKay & Ghahramani's correction). Distances are euclidean or cosine
   (``1 − cos``, the authors' choice for embeddings).
 * :func:`two_nn` — Facco et al. (2017), TwoNN, as scikit-dimension computes it
-  (``skdim.id.TwoNN``; the tests check the two agree, in a separate process: numba, which
-  scikit-dimension loads, is kept out of processes that run XLA).
+  (``skdim.id.TwoNN``, the linear fit). scikit-dimension is the tests' reference, not a
+  run-time dependency: it imports numba, a second LLVM-based JIT we keep out of the
+  processes that run XLA; the tests call it in a subprocess and check the two agree.
 * :func:`mle_vs_k` and :func:`vs_subsample` — the multi-scale views: the estimate against
   the neighbourhood size, and against the number of points.
 
