@@ -64,7 +64,7 @@ def plot_metric_vs_train_size(runs: StudyRuns, path: Path) -> Path:
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.set_title(f"{runs.study.name}: test metric vs data (median, band = min–max over seeds)")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 MAX_CURVES = 12  # learning-curve figures with more lines than this are unreadable
@@ -102,7 +102,7 @@ def plot_learning_curves(runs: StudyRuns, path: Path) -> Path:
     ax.set(xscale="log", yscale="log", xlabel="optimizer steps", ylabel="test metric (median over seeds)")
     ax.set_title(f"{runs.study.name}: learning curves")
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _error_bars(entries: list[dict], ceiling: float) -> tuple[list, list, list]:
@@ -209,7 +209,7 @@ def plot_data_to_threshold(runs: StudyRuns, path: Path, document: dict | None = 
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set(ylabel=measure, title=f"{runs.study.name}: {measure}")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 _STRATEGY_STYLE = {"selected": ("C0", "o-"), "largest": ("C3", "s--"), "oracle": ("0.5", ":")}
@@ -252,7 +252,7 @@ def plot_fits(document: dict, path: Path) -> Path | None:
     ax.set_title(f"{document['study']}: fitted power laws ({document['settings']['confidence']:.0%} CIs)", fontsize=10)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_model_selection(selections: list[dict], path: Path, delta: float) -> Path:
@@ -279,10 +279,11 @@ def plot_model_selection(selections: list[dict], path: Path, delta: float) -> Pa
         right.set(xlabel="training examples n", ylabel="fraction of seeds choosing", ylim=(0, 1))
         right.set_title("candidate chosen (" + ", ".join(entry["candidates"]) + ")", fontsize=10)
         right.legend(fontsize=8, title="candidate", title_fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (folders made), close it, return the path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

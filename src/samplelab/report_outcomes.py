@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from samplelab.analysis import StudyRuns
+from samplelab.report import save_figure
 
 MAX_LINES = 10
 
@@ -55,7 +56,7 @@ def plot_metric_vs_sparsity(runs: StudyRuns, outcomes: list[dict], path: Path) -
     ax.set(xlabel="weight sparsity (fraction of |w| ≤ 1e-5)", ylabel="test accuracy" if accuracy else "test metric")
     ax.set_title(f"{runs.study.name}: final test {'accuracy' if accuracy else 'metric'} vs sparsity (× = median, CI)")
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _median_curve(curves: list[np.ndarray]) -> np.ndarray:
@@ -86,15 +87,7 @@ def plot_train_test_curves(runs: StudyRuns, outcomes: list[dict], path: Path) ->
     metric_ax.set(xlabel="optimizer steps", ylabel=("accuracy" if accuracy else "metric") + " (median over seeds)")
     loss_ax.legend(fontsize=7)
     fig.suptitle(f"{runs.study.name}: training set (dashed) and test set (solid)")
-    return _save(fig, path)
-
-
-def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_outcome_figures(runs: StudyRuns, document: dict | None, out_dir: Path) -> list[Path]:
