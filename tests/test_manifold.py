@@ -31,7 +31,7 @@ def _ambient(task, inputs):
     return inputs[:, :, : -task.tokens].reshape(len(inputs), -1)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(
     seed=st.integers(0, 2**30),
     shape=st.sampled_from(["sphere", "torus", "embedding"]),
