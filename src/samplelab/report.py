@@ -36,7 +36,7 @@ from matplotlib.ticker import NullFormatter, ScalarFormatter
 from samplelab.analysis import StudyRuns, cell_of, cell_rows, cell_sort_key
 
 
-def _label(keys: list[str], cell: tuple) -> str:
+def point_label(keys: list[str], cell: tuple) -> str:
     return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in zip(keys, cell, strict=True)) or "all runs"
 
 
@@ -53,7 +53,7 @@ def plot_metric_vs_train_size(runs: StudyRuns, path: Path) -> Path:
         sizes = sorted({r.n_train for r in records})
         finals = [[r.final_metric for r in records if r.n_train == n] for n in sizes]
         median = [np.nanmedian(f) for f in finals]
-        line = ax.plot(sizes, median, marker="o", label=_label(runs.cell_keys, cell))[0]
+        line = ax.plot(sizes, median, marker="o", label=point_label(runs.cell_keys, cell))[0]
         ax.fill_between(
             sizes, [np.nanmin(f) for f in finals], [np.nanmax(f) for f in finals], alpha=0.15, color=line.get_color()
         )
@@ -80,7 +80,7 @@ def _curve_groups(runs: StudyRuns) -> dict[tuple, list]:
     return groups
 
 
-def _padded(curves: list[np.ndarray]) -> np.ndarray:
+def padded_curves(curves: list[np.ndarray]) -> np.ndarray:
     """``[runs, longest]``: curves that ended early (``stop_below_relative``) padded with NaN."""
     longest = max(len(c) for c in curves)
     return np.stack([np.pad(c, (0, longest - len(c)), constant_values=np.nan) for c in curves])
@@ -92,9 +92,9 @@ def plot_learning_curves(runs: StudyRuns, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for group, records in sorted(_curve_groups(runs).items(), key=lambda kv: cell_sort_key(kv[0])):
         steps = max((r.eval_steps for r in records), key=len)  # curves stopped early are shorter
-        test = np.nanmedian(_padded([r.test_metric for r in records]), axis=0)
-        line = ax.plot(steps[1:], test[1:], label=_label(keys, group))[0]
-        train = np.nanmedian(_padded([r.train_loss for r in records]), axis=0)
+        test = np.nanmedian(padded_curves([r.test_metric for r in records]), axis=0)
+        line = ax.plot(steps[1:], test[1:], label=point_label(keys, group))[0]
+        train = np.nanmedian(padded_curves([r.train_loss for r in records]), axis=0)
         ax.plot(steps[1:], train, ls=":", color=line.get_color())
     threshold = next(iter(runs.thresholds.values()))
     ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:.3g}")
@@ -105,7 +105,7 @@ def plot_learning_curves(runs: StudyRuns, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def _error_bars(entries: list[dict], ceiling: float) -> tuple[list, list, list]:
+def error_bars(entries: list[dict], ceiling: float) -> tuple[list, list, list]:
     """Values and asymmetric error bars from analysis entries; an unbounded limit reaches the plot edge."""
     values = [e["value"] for e in entries]
     lows = [v - (e["ci"][0] if e["ci"][0] is not None else v) for v, e in zip(values, entries, strict=True)]
@@ -121,7 +121,7 @@ def _draw_statistics(ax, document: dict, x_of, numeric: bool, ceiling: float) ->
         if not cells:
             continue
         entries = [c["km"]["0.5"] if key == "km" else c["n_star"] for c in cells]
-        values, lows, highs = _error_bars(entries, ceiling)
+        values, lows, highs = error_bars(entries, ceiling)
         xs = [x_of(c["point"]) * (1 + 0.03 * shift) if numeric else x_of(c["point"]) + 0.08 * shift for c in cells]
         ax.errorbar(xs, values, yerr=[lows, highs], color=color, marker="o", capsize=3, label=f"{label} ({level} CI)")
     for fit in document["fits"] if numeric else []:
@@ -203,7 +203,7 @@ def plot_data_to_threshold(runs: StudyRuns, path: Path, document: dict | None = 
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())
     else:
-        ax.set_xticks(range(1, len(rows) + 1), [_label(keys, tuple(row[k] for k in keys)) for row in rows])
+        ax.set_xticks(range(1, len(rows) + 1), [point_label(keys, tuple(row[k] for k in keys)) for row in rows])
         ax.tick_params(axis="x", labelrotation=30, labelsize=8)
     ax.yaxis.set_major_formatter(ScalarFormatter())
     ax.yaxis.set_minor_formatter(NullFormatter())
@@ -239,7 +239,7 @@ def plot_fits(document: dict, path: Path) -> Path | None:
             label += f" (theory {fit['theory']['label'] or fit['theory']['expression']}: {verdicts[fit['theory']['agrees']]})"
         if entries:
             ceiling = max(e["value"] for _, e in entries) * 2
-            values, lows, highs = _error_bars([e for _, e in entries], ceiling)
+            values, lows, highs = error_bars([e for _, e in entries], ceiling)
             ax.errorbar([x for x, _ in entries], values, yerr=[lows, highs], color=color, marker="o", capsize=3,
                         linestyle="none", label=label)  # fmt: skip
         for x in fit["censored_x"]:

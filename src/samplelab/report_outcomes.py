@@ -19,13 +19,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from samplelab.analysis import StudyRuns
-from samplelab.report import save_figure
+from samplelab.report import error_bars, padded_curves, point_label, save_figure
 
 MAX_LINES = 10
 
 
 def _label(point: dict) -> str:
-    return ", ".join(f"{key.split('.')[-1]}={value}" for key, value in point.items()) or "all runs"
+    return point_label(list(point), tuple(point.values()))
 
 
 def _records_of(runs: StudyRuns, point: dict) -> list:
@@ -44,13 +44,11 @@ def plot_metric_vs_sparsity(runs: StudyRuns, outcomes: list[dict], path: Path) -
         y = [1 - r.final_metric if accuracy else r.final_metric for r in records]
         dots = ax.scatter([r.weight_sparsity for r in records], y, s=14, alpha=0.6, label=_label(entry["point"]))
         central, spread = entry["weight_sparsity"], entry["test_accuracy" if accuracy else "test_metric"]
-        if central["value"] is not None and spread["value"] is not None:
+        if central["value"] is not None and spread["value"] is not None:  # an unbounded CI limit: no bar
+            (x,), x_low, x_high = error_bars([central], ceiling=central["value"])
+            (y,), y_low, y_high = error_bars([spread], ceiling=spread["value"])
             ax.errorbar(
-                central["value"], spread["value"],
-                xerr=[[central["value"] - (central["ci"][0] or central["value"])],
-                      [(central["ci"][1] or central["value"]) - central["value"]]],
-                yerr=[[spread["value"] - (spread["ci"][0] or spread["value"])],
-                      [(spread["ci"][1] or spread["value"]) - spread["value"]]],
+                x, y, xerr=[x_low, x_high], yerr=[y_low, y_high],
                 color=dots.get_facecolor()[0][:3], marker="X", ms=9, mec="k", capsize=3,
             )  # fmt: skip
     ax.set(xlabel="weight sparsity (fraction of |w| ≤ 1e-5)", ylabel="test accuracy" if accuracy else "test metric")
@@ -60,8 +58,7 @@ def plot_metric_vs_sparsity(runs: StudyRuns, outcomes: list[dict], path: Path) -
 
 
 def _median_curve(curves: list[np.ndarray]) -> np.ndarray:
-    longest = max(len(c) for c in curves)
-    return np.nanmedian(np.stack([np.pad(c, (0, longest - len(c)), constant_values=np.nan) for c in curves]), axis=0)
+    return np.nanmedian(padded_curves(curves), axis=0)
 
 
 def plot_train_test_curves(runs: StudyRuns, outcomes: list[dict], path: Path) -> Path | None:
