@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from samplelab.analysis_config import N_TRAIN, AnalysisConfig, check_fits, check_model_selection
-from samplelab.config import RUN_SECTIONS, RunConfig, canonical_json, check_dataset_fits, resolve_run_config, run_key
+from samplelab.config import RUN_SECTIONS, RunConfig, check_dataset_fits, resolve_run_config, run_key
 from samplelab.errors import ConfigError, config_error_from_validation
 from samplelab.registry import StrictConfig
 
@@ -254,16 +254,8 @@ def expand_study(study: StudyFile, profile: str, source: str) -> Study:
         for axis_fields, rows in axes
         for i, field in enumerate(axis_fields)
     }
-    largest: dict[str, RunConfig] = {}  # per finite dataset: the run holding the most examples out of its test set
-    for spec in runs:
-        if getattr(spec.config.task, "finite_dataset", False):
-            task_json = canonical_json(spec.config.task.model_dump(mode="json"))
-            held = (spec.config.training.n_train or 0) + spec.config.training.validation_size
-            best = largest.get(task_json)
-            if best is None or held > (best.training.n_train or 0) + best.training.validation_size:
-                largest[task_json] = spec.config
-    for config in largest.values():
-        check_dataset_fits(config, config.training.n_train or 0)  # loadable, with test examples left
+    for spec in runs:  # a finite dataset: loadable, with test examples left (loaded once, then cached)
+        check_dataset_fits(spec.config, spec.config.training.n_train or 0)
     check_fits(study.analysis, grid, runs[0].config.training.regime)
     check_model_selection(
         study.analysis, grid, runs[0].config.training.regime, min(r.config.training.validation_size for r in runs)

@@ -206,12 +206,12 @@ def _compiled_trainer(
                 outcome = {
                     "metric": _masked_mean(metrics, test),
                     "test_loss": _masked_mean(losses, test),
-                    "validation_loss": _masked_mean(losses, ~in_train & (positions < held)),
+                    "validation_loss": (
+                        _masked_mean(losses, ~in_train & (positions < held)) if validation_size else jnp.zeros(())
+                    ),
                     "train_metric": _masked_mean(metrics, in_train),
                     "train_set_loss": _masked_mean(losses, in_train),
                 }
-                if not validation_size:
-                    outcome["validation_loss"] = jnp.zeros(())
             else:
                 metric, test_loss = mean_over(
                     jnp.arange(training.test_size), lambda j: task.sample(jax.random.fold_in(test_key, j), run_state)
@@ -227,8 +227,12 @@ def _compiled_trainer(
                 )
 
             def entropy_of(j):  # test examples: a finite task's last positions
-                example = task.example(run_state, finite - 1 - j) if finite else None
-                inputs = example[0] if finite else task.sample(jax.random.fold_in(test_key, j), run_state)[0]
+                example = (
+                    task.example(run_state, finite - 1 - j)
+                    if finite
+                    else task.sample(jax.random.fold_in(test_key, j), run_state)
+                )
+                inputs = example[0]
                 return jnp.stack([attention_entropy(w) for w in model.attention_weights(inputs)])  # [L, H]
 
             if probe:
@@ -363,7 +367,7 @@ def train_ensemble(
         _progress_hook = None
     metrics, losses = curves["metric"], curves["train_loss"]
     diverged = ~(np.isfinite(metrics).all(axis=1) & np.isfinite(losses).all(axis=1))
-    finite = getattr(build_task(config.task), "size", None) is not None
+    finite = getattr(config.task, "finite_dataset", False)
     return EnsembleResult(
         eval_steps=np.arange(evals) * training.eval_every,
         samples_per_step=training.batch_size,
