@@ -6,6 +6,7 @@ Example (``studies/setfind2_setsize.toml``)::
     delta = 0.1                  # n*(ε, δ): P(test error ≤ ε) ≥ 1 − δ; ε is the study's threshold
     [[analysis.fits]]
     x = "task.set_size"          # a grid key
+    x_measure = "grid"           # grid | parameters (model size at that point) | tokens (n_train × tokens)
     y = "n_star"                 # n_star | km_median | final_metric
     law = "power"                # power (a·x^γ) | power_offset (a·x^−α + c) | broken_power
     theory = { exponent = "1", label = "seed 000: 4N–8N examples" }
@@ -22,6 +23,7 @@ from pydantic import Field, field_validator, model_validator
 from samplelab.errors import ConfigError
 from samplelab.registry import StrictConfig
 from samplelab.stats.theory import expression_names
+from samplelab.store import SCALAR_COLUMNS
 
 N_TRAIN = "training.n_train"
 
@@ -31,7 +33,11 @@ class TheoryConfig(StrictConfig):
 
     exponent: str = Field(description='arithmetic expression, e.g. "1" or "2*beta/(2*beta+d)"')
     relation: Literal["equal", "above", "below"] = "equal"
-    variables: dict[str, str] = Field({}, description='name -> "section.field" of the series config')
+    variables: dict[str, str] = Field(
+        {},
+        description='name -> "section.field" of the series config, or "measured.<column>": the median of that '
+        "stored end-of-training number (e.g. embedding_dimension) over the series' runs at its largest x",
+    )
     label: str = ""
 
     @field_validator("exponent", mode="before")
@@ -58,7 +64,16 @@ class FitConfig(StrictConfig):
     """One law fitted to y against a grid key x, separately per setting of the other keys."""
 
     x: str = Field(description="a grid key, e.g. task.set_size or training.n_train")
-    y: Literal["n_star", "km_median", "final_metric"] = "n_star"
+    x_measure: Literal["grid", "parameters", "tokens"] = Field(
+        "grid",
+        description="what x is fitted as: the grid value; the model's trained parameter count at that point "
+        "(x a model.* key); or training tokens, n_train × tokens per example (x = training.n_train)",
+    )
+    y: Literal["n_star", "km_median", "final_metric", "early_stopped_metric"] = Field(
+        "n_star",
+        description="n_star | km_median | final_metric (test metric at the end) | early_stopped_metric (test "
+        "metric at the eval with the least validation loss; needs training.validation_size)",
+    )
     law: Literal["power", "power_offset", "broken_power"] = "power"
     bounds: tuple[float, float] | None = Field(None, description="search range of the exponent")
     where: dict[str, int | float | str | bool] = Field(
@@ -113,7 +128,7 @@ class AnalysisConfig(StrictConfig):
         return value
 
 
-def check_fits(analysis: AnalysisConfig, grid: dict[str, list], regime: str) -> None:
+def check_fits(analysis: AnalysisConfig, grid: dict[str, list], regime: str, validation_size: int = 0) -> None:
     """Check each fit against the study's grid and regime; raise a one-line ConfigError."""
     grid_keys = list(grid)
     for index, fit in enumerate(analysis.fits):
@@ -126,6 +141,21 @@ def check_fits(analysis: AnalysisConfig, grid: dict[str, list], regime: str) -> 
             raise ConfigError(
                 f'{where}.x: grid "{fit.x}" = {values} is not all positive numbers — fix: fit against a numeric '
                 "grid key (power laws need x > 0)"
+            )
+        if fit.x_measure == "parameters" and not fit.x.startswith("model."):
+            raise ConfigError(
+                f'{where}.x_measure: "parameters" counts the model\'s parameters but x = "{fit.x}" is not a model '
+                'field — fix: fit against a model.* grid key (e.g. "model.d_model") or use x_measure = "grid"'
+            )
+        if fit.x_measure == "tokens" and fit.x != N_TRAIN:
+            raise ConfigError(
+                f'{where}.x_measure: "tokens" is n_train × tokens per example but x = "{fit.x}" — fix: use '
+                f'x = "{N_TRAIN}" or x_measure = "grid"'
+            )
+        if fit.y == "early_stopped_metric" and not validation_size:
+            raise ConfigError(
+                f"{where}.y: early_stopped_metric stops at the least validation loss but training.validation_size "
+                'is 0 — fix: set training.validation_size, e.g. 256, or use y = "final_metric"'
             )
         if fit.y == "n_star" and (regime != "fixed" or N_TRAIN not in grid_keys):
             raise ConfigError(
@@ -146,10 +176,15 @@ def check_fits(analysis: AnalysisConfig, grid: dict[str, list], regime: str) -> 
         if fit.theory:
             for name, path in fit.theory.variables.items():
                 section, _, field = path.partition(".")
-                if not field or section not in ("task", "model", "optimizer", "training"):
+                if section == "measured" and field not in SCALAR_COLUMNS:
+                    raise ConfigError(
+                        f'{where}.theory.variables.{name}: "{path}" is not a measured number — fix: use one of '
+                        + ", ".join(f'"measured.{c}"' for c in SCALAR_COLUMNS)
+                    )
+                if not field or section not in ("task", "model", "optimizer", "training", "measured"):
                     raise ConfigError(
                         f'{where}.theory.variables.{name}: "{path}" is not a config field — fix: use '
-                        '"<section>.<field>", e.g. "task.set_size"'
+                        '"<section>.<field>", e.g. "task.set_size", or "measured.embedding_dimension"'
                     )
 
 

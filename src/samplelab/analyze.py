@@ -16,6 +16,7 @@ from samplelab import __version__
 from samplelab.analysis import StudyRuns, cell_of, cell_sort_key, json_interval
 from samplelab.analysis_config import N_TRAIN, AnalysisConfig, FitConfig
 from samplelab.measure import samples_to_threshold, train_size_to_threshold
+from samplelab.model_probes import parameter_count, tokens_per_example
 from samplelab.outcomes import cell_outcomes
 from samplelab.selection import model_selection
 from samplelab.stats.bootstrap import expanded_percentile_interval, resample_within_groups
@@ -23,7 +24,7 @@ from samplelab.stats.nstar import NStar, n_star
 from samplelab.stats.powerlaw import EXPONENT, MIN_DISTINCT_X, fit_law, fit_law_batch, predict
 from samplelab.stats.survival import KaplanMeier, kaplan_meier
 from samplelab.stats.theory import agrees, evaluate_expression
-from samplelab.store import RunRecord
+from samplelab.store import SCALAR_COLUMNS, RunRecord
 
 SCHEMA = "samplelab.analysis/1"
 
@@ -149,9 +150,32 @@ def _km_median_replicates(cell: Cell, replicates: int, rng: np.random.Generator)
     return values
 
 
-def _config_value(config: dict, dotted: str) -> float:
+def _variable_value(series: FitSeries, dotted: str) -> float:
+    """A theory variable: a config field of the series, or ``measured.<column>``, the median
+    of that end-of-training number (e.g. ``embedding_dimension``) over the series' runs at its largest x."""
     section, _, field = dotted.partition(".")
-    return float(config[section][field])
+    if section == "measured":
+        return series.measured.get(field, float("nan"))
+    return float(series.config[section][field])
+
+
+def _fit_x(fit: FitConfig, grid_value: float, config: dict) -> float:
+    """The x a point is fitted at: its grid value, its model's parameter count, or its training tokens."""
+    if fit.x_measure == "parameters":
+        return float(parameter_count(config))
+    if fit.x_measure == "tokens":
+        return float(grid_value) * tokens_per_example(config)
+    return float(grid_value)
+
+
+def _measured(records: list[RunRecord]) -> dict[str, float]:
+    """Median of each stored end-of-training number over ``records`` (NaN-free values only)."""
+    medians = {}
+    for name in SCALAR_COLUMNS:
+        values = [getattr(r, name) for r in records if getattr(r, name) is not None and np.isfinite(getattr(r, name))]
+        if values:
+            medians[name] = float(np.median(values))
+    return medians
 
 
 def _series_of(point: dict, x_key: str) -> tuple:
@@ -169,6 +193,7 @@ class FitSeries:
     replicates: np.ndarray  # [B, P] bootstrap resamples of y
     units_per_x: int  # fewest seeds at any x
     censored_x: list  # x whose cell statistic was not reached (left out)
+    measured: dict  # median end-of-training numbers (store.SCALAR_COLUMNS) of the runs at the largest x
 
 
 def _fit_points(
@@ -176,19 +201,18 @@ def _fit_points(
 ) -> list[FitSeries]:
     """The series a fit applies to, with their observations and bootstrap replicates."""
     rng = np.random.default_rng([seed, 7])
-    if fit.y == "final_metric":
+    if fit.y in ("final_metric", "early_stopped_metric"):
         groups: dict[tuple, dict[float, list[float]]] = {}
-        configs = {}
+        configs, records_at = {}, {}
         for record in runs.records:
             point = {k: record.point.get(k) for k in runs.study.grid}
             if N_TRAIN in runs.study.grid:
                 point[N_TRAIN] = record.n_train  # refinement runs too
             key = _series_of(point, fit.x)
             configs.setdefault(key, record.config)
-            value = record.final_metric
-            groups.setdefault(key, {}).setdefault(float(point[fit.x]), []).append(
-                value if np.isfinite(value) else np.nan
-            )
+            value, x = getattr(record, fit.y), _fit_x(fit, point[fit.x], record.config)
+            groups.setdefault(key, {}).setdefault(x, []).append(value if np.isfinite(value) else np.nan)
+            records_at.setdefault(key, {}).setdefault(x, []).append(record)
         series = []
         for key, by_x in groups.items():
             xs = sorted(by_x)
@@ -201,6 +225,7 @@ def _fit_points(
                     replicates=resample_within_groups([by_x[v] for v in xs], analysis.bootstrap, rng),
                     units_per_x=min(len(by_x[v]) for v in xs),
                     censored_x=[],
+                    measured=_measured(records_at[key][xs[-1]]),
                 )
             )
         return series
@@ -214,13 +239,15 @@ def _fit_points(
             value = cell.km.median.value
             replicate = _km_median_replicates(cell, analysis.bootstrap, rng)
         entry = points.setdefault(
-            key, {"config": cell.config, "x": [], "y": [], "reps": [], "units": [], "censored": []}
+            key, {"config": cell.config, "x": [], "y": [], "reps": [], "units": [], "censored": [], "records": {}}
         )
+        x = _fit_x(fit, cell.point[fit.x], cell.config)
+        entry["records"][x] = cell.records
         entry["units"].append(len(cell.seeds))
         if value is None:
             entry["censored"].append(cell.point[fit.x])
             continue
-        entry["x"].append(float(cell.point[fit.x]))
+        entry["x"].append(x)
         entry["y"].append(value)
         entry["reps"].append(np.where(np.isfinite(replicate), replicate, np.nan))
     return [
@@ -232,6 +259,7 @@ def _fit_points(
             replicates=np.stack(entry["reps"], axis=1) if entry["reps"] else np.zeros((analysis.bootstrap, 0)),
             units_per_x=min(entry["units"]),
             censored_x=entry["censored"],
+            measured=_measured(entry["records"][max(entry["records"])]),
         )
         for key, entry in points.items()
     ]
@@ -258,6 +286,7 @@ def _fit_json(fit: FitConfig, series: FitSeries, analysis: AnalysisConfig) -> di
     valid = np.isfinite(y) & (y > 0)
     result = {
         "x": fit.x,
+        "x_measure": fit.x_measure,
         "y": fit.y,
         "law": fit.law,
         "series": series.point,
@@ -286,8 +315,10 @@ def _fit_json(fit: FitConfig, series: FitSeries, analysis: AnalysisConfig) -> di
     result["extrapolation"] = _extrapolation(fit, x[valid], y[valid])
     if fit.theory:
         theory = fit.theory
-        predicted = evaluate_expression(
-            theory.exponent, {n: _config_value(series.config, p) for n, p in theory.variables.items()}
+        variables = {n: _variable_value(series, p) for n, p in theory.variables.items()}
+        # A measured variable the runs did not record (e.g. a model without embeddings): no prediction.
+        predicted = (
+            evaluate_expression(theory.exponent, variables) if np.isfinite(list(variables.values())).all() else None
         )
         ci = result["parameters"][EXPONENT[fit.law]]["ci"]
         result["theory"] = {
@@ -295,7 +326,10 @@ def _fit_json(fit: FitConfig, series: FitSeries, analysis: AnalysisConfig) -> di
             "expression": theory.exponent,
             "relation": theory.relation,
             "predicted": predicted,
-            "agrees": agrees(theory.relation, predicted, tuple(float("nan") if v is None else v for v in ci)),
+            "variables": {name: value if np.isfinite(value) else None for name, value in variables.items()},
+            "agrees": None
+            if predicted is None
+            else agrees(theory.relation, predicted, tuple(float("nan") if v is None else v for v in ci)),
         }
     return result
 
@@ -332,10 +366,10 @@ def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 
         analysis = analysis.model_copy(update={"bootstrap": bootstrap})
     cells = collect_cells(runs, analysis, seed)
     fits = []
-    for fit in analysis.fits:
+    for index, fit in enumerate(analysis.fits):
         for series in _fit_points(fit, runs, cells, analysis, seed):
             if all(series.point.get(key) == value for key, value in fit.where.items()):
-                fits.append(_fit_json(fit, series, analysis))
+                fits.append({"fit_index": index, **_fit_json(fit, series, analysis)})
     return {
         "schema": SCHEMA,
         "samplelab_version": __version__,

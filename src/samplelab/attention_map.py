@@ -20,9 +20,10 @@ import numpy as np
 
 from samplelab.analysis import StudyRuns
 from samplelab.models import MODELS
+from samplelab.retrain import retrain_stored_run
 from samplelab.study import RunSpec
 from samplelab.tasks import build_task
-from samplelab.trainer import ensemble_member, train_ensemble
+from samplelab.trainer import ensemble_member
 
 
 def mapped_run(runs: StudyRuns) -> RunSpec | None:
@@ -49,13 +50,7 @@ def plot_attention_map(runs: StudyRuns, path: Path) -> Path | None:
     if spec is None:
         return None
     record = next(r for r in runs.records if r.run_key == spec.key)
-    # Train exactly as long as the stored run did: with stop_below_relative its ensemble may
-    # have ended before ``steps``, at a point set by its ensemble-mates, not by this run alone.
-    training = spec.config.training.model_copy(
-        update={"steps": int(record.eval_steps[-1]), "stop_below_relative": None}
-    )
-    config = spec.config.model_copy(update={"training": training})
-    result = train_ensemble(config, seeds=[spec.seed], n_trains=[config.training.n_train or 1])
+    config, result = retrain_stored_run(spec, record)
     model = ensemble_member(config, result.params, 0)
     stored = record.final_metric
     retrained = float(result.test_metric[0, -1])

@@ -29,6 +29,7 @@ RUN_KEY_SCHEMA = 1
 # schema bump instead.
 IDENTITY_DEFAULTS: dict[str, dict[str, Any]] = {
     "training": {"validation_size": 0, "stop_below_relative": None},
+    "model": {"causal": False},
 }
 
 
@@ -168,6 +169,11 @@ def resolve_run_config(data: dict[str, Any]) -> RunConfig:
         raise ConfigError(
             f"training.regime: task {parts['task'].name!r} is a finite dataset, so it has no online stream — "
             'fix: set regime = "fixed" and n_train'
+        )
+    if getattr(parts["task"], "causal_model_required", False) and not getattr(parts["model"], "causal", False):
+        raise ConfigError(
+            f"model.causal: task {parts['task'].name!r} predicts each next token, so the model must not see later "
+            'ones — fix: use name = "transformer" with causal = true'
         )
     return RunConfig(**parts)
 

@@ -1,11 +1,23 @@
-"""Probes of a model: attention entropy during training, weight sparsity after it."""
+"""Probes of a model: attention entropy during training; weight sparsity and the intrinsic
+dimension of its final-layer embeddings after it."""
 
 from __future__ import annotations
+
+import functools
+import json
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from samplelab.intrinsic_dimension import mle
+from samplelab.models import MODELS, build_model
+from samplelab.tasks import TASKS, build_task
+
+# Seed 002's estimator for embeddings: Levina–Bickel, 20 neighbours, cosine distance, the
+# arithmetic mean of the point-wise estimates (design.md §2).
+EMBEDDING_ID_NEIGHBOURS = 20
 
 
 def attention_entropy(weights: jax.Array) -> jax.Array:
@@ -27,3 +39,52 @@ def weight_sparsity(params: object, tolerance: float = 1e-5) -> np.ndarray:
         return np.full(jax.tree.leaves(params)[0].shape[0], np.nan)
     small = sum((np.abs(m) <= tolerance).reshape(len(m), -1).sum(axis=1) for m in matrices)
     return small / sum(m[0].size for m in matrices)
+
+
+def embedding_dimension(points: np.ndarray) -> float:
+    """Intrinsic dimension of embeddings ``[P, d]`` by seed 002's estimator (Levina–Bickel
+    MLE, k = 20, cosine, mean); NaN when it is undefined (fewer than k + 1 distinct points,
+    non-finite values, or a zero vector, which has no cosine distance)."""
+    points = np.asarray(points, np.float64)
+    if not np.isfinite(points).all() or (np.linalg.norm(points, axis=1) == 0).any():
+        return float("nan")
+    if len(np.unique(points, axis=0)) <= EMBEDDING_ID_NEIGHBOURS:
+        return float("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return mle(points, k=EMBEDDING_ID_NEIGHBOURS, metric="cosine", average="mean")
+
+
+def embedding_outcome(embeddings: tuple | None, diverged: np.ndarray) -> dict:
+    """The trainer's ``(points [E, P, d], valid [E, P])`` as EnsembleResult fields, with each
+    member's :func:`embedding_dimension` (NaN for diverged members); ``{}`` without embeddings."""
+    if embeddings is None:
+        return {}
+    points, valid = (np.asarray(a) for a in embeddings)
+    dimension = [
+        np.nan if bad else embedding_dimension(p[v]) for p, v, bad in zip(points, valid, diverged, strict=True)
+    ]
+    return {"embeddings": points, "embedding_valid": valid, "embedding_dimension": np.asarray(dimension)}
+
+
+@functools.lru_cache(maxsize=256)
+def _parameter_count(task_json: str, model_json: str) -> int:
+    task = build_task(TASKS.validate(json.loads(task_json)))
+    model = eqx.filter_eval_shape(
+        build_model,
+        MODELS.validate(json.loads(model_json)),
+        jax.random.key(0),
+        input_shape=task.input_shape,
+        output_dim=task.output_dim,
+    )
+    return sum(leaf.size for leaf in jax.tree.leaves(model) if jnp.issubdtype(leaf.dtype, jnp.inexact))
+
+
+def parameter_count(config: dict) -> int:
+    """Trained parameters (entries of float arrays, so a sparse model's mask is not counted) of
+    the model of a run config (``RunRecord.config``); computed from shapes, nothing is initialised."""
+    return _parameter_count(json.dumps(config["task"], sort_keys=True), json.dumps(config["model"], sort_keys=True))
+
+
+def tokens_per_example(config: dict) -> int:
+    """Input tokens of one example of a run config's task (``input_shape[0]``)."""
+    return build_task(TASKS.validate(config["task"])).input_shape[0]

@@ -306,6 +306,11 @@ def write_figures(runs: StudyRuns, out_dir: Path, document: dict | None = None) 
     fitted = plot_fits(document, out_dir / "fits.png") if document else None
     if fitted is not None:
         paths.append(fitted)
+    from samplelab.report_laws import plot_metric_laws
+
+    laws = plot_metric_laws(document, out_dir / "laws.png") if document else None
+    if laws is not None:
+        paths.append(laws)
     from samplelab.attention_map import plot_attention_map
 
     attention_map = plot_attention_map(runs, out_dir / "attention_map.png")

@@ -94,6 +94,9 @@ def records_from_result(members: list[RunSpec], result: EnsembleResult, wall_sec
                 train_metric=None if result.train_metric is None else result.train_metric[index],
                 train_set_loss=None if result.train_set_loss is None else result.train_set_loss[index],
                 weight_sparsity=None if result.weight_sparsity is None else float(result.weight_sparsity[index]),
+                embedding_dimension=(
+                    None if result.embedding_dimension is None else float(result.embedding_dimension[index])
+                ),
             )
         )
     return records

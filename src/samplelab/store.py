@@ -17,7 +17,9 @@ Schema (queryable directly with ``sqlite3``, DuckDB or pandas):
     ``test_loss`` BLOB (float32 ``[K+1]`` training loss on the test set), ``train_metric`` /
     ``train_set_loss`` BLOB (float32 ``[K+1]`` metric and loss over the whole training set;
     finite dataset tasks only), ``weight_sparsity`` REAL (fraction of weight-matrix entries
-    with |w| ≤ 1e-5 after training). These four are NULL for runs stored before they existed.
+    with |w| ≤ 1e-5 after training), ``embedding_dimension`` REAL (intrinsic dimension of the
+    final-layer embeddings of 1,024 test examples after training: Levina–Bickel MLE, k = 20,
+    cosine; models with ``embeddings`` only). These are NULL for runs stored before they existed.
 
 ``study_runs`` — which runs belong to which study and profile, with their grid point:
     ``study`` TEXT, ``profile`` TEXT, ``run_key`` TEXT, ``point_json`` TEXT; PK (study, profile, run_key).
@@ -66,7 +68,8 @@ CREATE TABLE IF NOT EXISTS runs (
     test_loss BLOB,
     train_metric BLOB,
     train_set_loss BLOB,
-    weight_sparsity REAL
+    weight_sparsity REAL,
+    embedding_dimension REAL
 );
 CREATE TABLE IF NOT EXISTS study_runs (
     study TEXT NOT NULL,
@@ -87,9 +90,12 @@ ADDED_COLUMNS = (
     ("train_metric", "BLOB"),
     ("train_set_loss", "BLOB"),
     ("weight_sparsity", "REAL"),
+    ("embedding_dimension", "REAL"),
 )
 # Optional learning curves (float32 [K+1] arrays) stored under their RunRecord attribute names.
 CURVE_COLUMNS = ("validation_loss", "test_loss", "train_metric", "train_set_loss")
+# Optional end-of-training numbers (REAL) stored under their RunRecord attribute names.
+SCALAR_COLUMNS = ("weight_sparsity", "embedding_dimension")
 
 
 def encode_array(values: np.ndarray) -> bytes:
@@ -126,6 +132,7 @@ class RunRecord:
     train_metric: np.ndarray | None = None  # [K+1] metric on the whole training set (finite tasks)
     train_set_loss: np.ndarray | None = None  # [K+1] loss on the whole training set (finite tasks)
     weight_sparsity: float | None = None  # fraction of weight-matrix entries with |w| ≤ 1e-5 at the end
+    embedding_dimension: float | None = None  # MLE intrinsic dimension of final-layer test embeddings
 
     @property
     def final_validation_loss(self) -> float:
@@ -140,6 +147,14 @@ class RunRecord:
     @property
     def final_metric(self) -> float:
         return float(self.test_metric[-1])
+
+    @property
+    def early_stopped_metric(self) -> float:
+        """Test metric at the eval with the least validation loss (early stopping on the
+        validation split; the test set plays no part in the choice); NaN without one."""
+        if self.validation_loss is None or not np.isfinite(self.validation_loss).any():
+            return float("nan")
+        return float(self.test_metric[int(np.nanargmin(self.validation_loss))])
 
     @property
     def best_metric(self) -> float:
@@ -211,7 +226,7 @@ class ResultStore:
         columns = (
             "run_key, status, task, model, seed, n_train, lr, baseline, samples_per_step, final_metric, best_metric, "
             "eval_steps, test_metric, train_loss, config_json, wall_seconds, created_at, samplelab_version, "
-            f"attention_entropy, attention_shape, weight_sparsity, {', '.join(CURVE_COLUMNS)}"
+            f"attention_entropy, attention_shape, {', '.join(SCALAR_COLUMNS + CURVE_COLUMNS)}"
         )
         rows = [
             (
@@ -221,7 +236,8 @@ class ResultStore:
                 r.config_json, r.wall_seconds, now, __version__,
                 None if r.attention_entropy is None else encode_array(r.attention_entropy),
                 None if r.attention_entropy is None else ",".join(map(str, r.attention_entropy.shape)),
-                None if r.weight_sparsity is None else _finite_or_none(float(r.weight_sparsity)),
+                *(None if getattr(r, name) is None else _finite_or_none(float(getattr(r, name)))
+                  for name in SCALAR_COLUMNS),
                 *(None if getattr(r, name) is None else encode_array(getattr(r, name)) for name in CURVE_COLUMNS),
             )
             for r in records
@@ -244,20 +260,20 @@ class ResultStore:
 
     def study_runs(self, study: str, profile: str) -> list[RunRecord]:
         """Finished runs of a study/profile, ordered by grid point then seed."""
-        curves = ", ".join(f"r.{name}" for name in CURVE_COLUMNS)
+        extras = ", ".join(f"r.{name}" for name in SCALAR_COLUMNS + CURVE_COLUMNS)
         cursor = self._db.execute(
             "SELECT r.run_key, r.status, r.task, r.model, r.seed, r.n_train, r.lr, r.baseline, r.samples_per_step, "
             "r.eval_steps, r.test_metric, r.train_loss, r.config_json, r.wall_seconds, s.point_json, "
-            f"r.attention_entropy, r.attention_shape, r.weight_sparsity, {curves} "
+            f"r.attention_entropy, r.attention_shape, {extras} "
             "FROM study_runs s JOIN runs r ON r.run_key = s.run_key WHERE s.study = ? AND s.profile = ? "
             "ORDER BY s.point_json, r.seed",
             (study, profile),
         )
         records = []
         for row in cursor:
-            *head, eval_steps, test_metric, train_loss, config_json, wall, point_json, entropy, shape, sparsity = row[
-                : -len(CURVE_COLUMNS)
-            ]
+            extra = len(SCALAR_COLUMNS) + len(CURVE_COLUMNS)
+            *head, eval_steps, test_metric, train_loss, config_json, wall, point_json, entropy, shape = row[:-extra]
+            scalars = dict(zip(SCALAR_COLUMNS, row[-extra : -len(CURVE_COLUMNS)], strict=True))
             if entropy is not None:
                 entropy = decode_array(entropy).reshape(tuple(int(n) for n in shape.split(",")))
             curves = {
@@ -267,7 +283,7 @@ class ResultStore:
             records.append(
                 RunRecord(
                     *head, decode_array(eval_steps), decode_array(test_metric), decode_array(train_loss),
-                    config_json, wall, json.loads(point_json), entropy, weight_sparsity=sparsity, **curves,
+                    config_json, wall, json.loads(point_json), entropy, **scalars, **curves,
                 )
             )  # fmt: skip
         return records

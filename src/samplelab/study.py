@@ -256,8 +256,7 @@ def expand_study(study: StudyFile, profile: str, source: str) -> Study:
     }
     for spec in runs:  # a finite dataset: loadable, with test examples left (loaded once, then cached)
         check_dataset_fits(spec.config, spec.config.training.n_train or 0)
-    check_fits(study.analysis, grid, runs[0].config.training.regime)
-    check_model_selection(
-        study.analysis, grid, runs[0].config.training.regime, min(r.config.training.validation_size for r in runs)
-    )
+    validation_size = min(r.config.training.validation_size for r in runs)
+    check_fits(study.analysis, grid, runs[0].config.training.regime, validation_size)
+    check_model_selection(study.analysis, grid, runs[0].config.training.regime, validation_size)
     return Study(study.name, profile, study.description, grid, runs, source, study.analysis)

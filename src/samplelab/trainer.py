@@ -32,7 +32,6 @@ allocation); evaluation always calls the plain ``model(x)``.
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,7 +42,8 @@ import numpy as np
 import optax
 
 from samplelab.config import OptimizerConfig, RunConfig, TrainingConfig, check_dataset_fits
-from samplelab.model_probes import attention_entropy, weight_sparsity
+from samplelab.interruptible import run_interruptibly
+from samplelab.model_probes import attention_entropy, embedding_outcome, weight_sparsity
 from samplelab.models import MODELS, ModelConfig, build_model
 from samplelab.optimizers import make_optimizer
 from samplelab.tasks import TaskConfig, build_task
@@ -52,6 +52,7 @@ from samplelab.tasks import TaskConfig, build_task
 _MODEL, _TASK, _POOL, _TEST, _STEPS = range(5)
 _EVAL_BATCH = 128
 _PROBE_EXAMPLES = 64
+_EMBEDDING_EXAMPLES = 1024
 
 
 # Called with the index of each finished evaluation chunk (from inside the compiled loop).
@@ -79,6 +80,12 @@ class EnsembleResult:
             only (``None`` for generator tasks, whose pools are not enumerated).
         weight_sparsity: ``[E]`` fraction of the entries of weight matrices (float arrays of
             rank ≥ 2) with ``|w| ≤ 1e-5`` after training.
+        embeddings: ``[E, P, d]`` final-layer embeddings (``model.embeddings``, pooled by the
+            task's ``pool_embedding``, else the last token's) of up to 1,024 test examples
+            after training, with ``embedding_valid [E, P]`` marking real ones; ``None`` for
+            models without ``embeddings``.
+        embedding_dimension: ``[E]`` their intrinsic dimension by seed 002's estimator
+            (Levina–Bickel MLE, k = 20, cosine, mean of point-wise estimates).
         params: the trained parameters, arrays with a leading ensemble axis E.
     """
 
@@ -94,6 +101,9 @@ class EnsembleResult:
     train_metric: np.ndarray | None = None  # [E, K+1] metric on the whole training set; None: generator task
     train_set_loss: np.ndarray | None = None  # [E, K+1] loss on the whole training set; None: generator task
     weight_sparsity: np.ndarray | None = None  # [E] fraction of weight-matrix entries with |w| ≤ 1e-5 at the end
+    embeddings: np.ndarray | None = None  # [E, P, d] final-layer embeddings of test examples
+    embedding_valid: np.ndarray | None = None  # [E, P] bool: which of the P are real test examples
+    embedding_dimension: np.ndarray | None = None  # [E] MLE (k = 20, cosine) of the valid embeddings
 
 
 def _report_progress(chunk_index: jax.Array) -> None:
@@ -112,23 +122,32 @@ def _masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
 # are freed; studies train one shape at a time, and the persistent cache makes a re-compile cheap.
 @functools.lru_cache(maxsize=4)
 def _compiled_trainer(
-    task_config: TaskConfig, model_config: ModelConfig, optimizer_config: OptimizerConfig, training: TrainingConfig
+    task_config: TaskConfig,
+    model_config: ModelConfig,
+    optimizer_config: OptimizerConfig,
+    training: TrainingConfig,
+    eval_extent: int | None = None,
 ) -> tuple[Callable, object]:
     """The jitted ensemble trainer for one shape (jit re-specialises per ensemble size E),
     and the task's arrays it takes as an argument (a dataset task's images: passed, not
-    baked into the program as constants)."""
+    baked into the program as constants). ``eval_extent``: a finite task's evaluations cover
+    only its first ``eval_extent`` positions (enough when every member's test set ends before)."""
     task_arrays, task_static = eqx.partition(build_task(task_config), eqx.is_array)
     optimizer = make_optimizer(optimizer_config, training.steps)
     batch, every, online = training.batch_size, training.eval_every, training.regime == "online"
     model_class = MODELS.get(model_config.name).factory
     probe = hasattr(model_class, "attention_weights")
     stateful = hasattr(model_class, "train_batch")
+    embeds = hasattr(model_class, "embeddings")
     validation_size = training.validation_size
 
     def train(seed_keys, lrs, n_trains, task_arrays):
         task = eqx.combine(task_arrays, task_static)
         finite = getattr(task, "size", None)  # examples in a finite dataset; None: a generator
+        extent = eval_extent or finite
         stop_below = None if training.stop_below_relative is None else training.stop_below_relative * task.baseline
+        test_limit = getattr(task, "test_limit", None)
+        embedding_count = min(_EMBEDDING_EXAMPLES, test_limit or _EMBEDDING_EXAMPLES, finite or training.test_size)
 
         def init_member(seed_key):
             model = build_model(
@@ -196,9 +215,9 @@ def _compiled_trainer(
             nan = jnp.full((), jnp.nan)
             if finite:  # one pass over the whole dataset; positions say which split each is in
                 metrics, losses = jax.lax.map(
-                    lambda j: scored(task.example(run_state, j)), jnp.arange(finite), batch_size=_EVAL_BATCH
+                    lambda j: scored(task.example(run_state, j)), jnp.arange(extent), batch_size=_EVAL_BATCH
                 )
-                positions, held = jnp.arange(finite), n_train + validation_size
+                positions, held = jnp.arange(extent), n_train + validation_size
                 test = positions >= held
                 if task.test_limit is not None:
                     test &= positions < held + task.test_limit
@@ -242,6 +261,20 @@ def _compiled_trainer(
                 outcome["entropy"] = jnp.zeros((0, 0))
             return outcome
 
+        def member_embeddings(member_params, member_frozen, run_state, test_key, n_train):
+            """Pooled final-layer embeddings ``[P, d]`` of P test examples, and which are real."""
+            model = eqx.combine(member_params, member_frozen, static)
+            pool = getattr(task, "pool_embedding", lambda h: h[-1])
+            if finite:  # a finite task's test positions, past the end of the dataset marked invalid
+                positions = n_train + validation_size + jnp.arange(embedding_count)
+                valid = (positions < finite) & (positions < n_train + validation_size + (test_limit or finite))
+                example = lambda j: task.example(run_state, jnp.minimum(j, finite - 1))  # noqa: E731
+            else:
+                positions, valid = jnp.arange(embedding_count), jnp.ones(embedding_count, bool)
+                example = lambda j: task.sample(jax.random.fold_in(test_key, j), run_state)  # noqa: E731
+            pooled = jax.lax.map(lambda j: pool(model.embeddings(example(j)[0])), positions, batch_size=_EVAL_BATCH)
+            return pooled, valid
+
         step_all = jax.vmap(member_step, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, 0, None))
         eval_all = jax.vmap(member_eval)
 
@@ -270,7 +303,8 @@ def _compiled_trainer(
             for name in initial
         }
         curves["train_loss"] = chunks["train_loss"].T
-        return eqx.combine(carry[0], frozen), curves, chunks_run
+        embeddings = jax.vmap(member_embeddings)(carry[0], frozen, run_states, test_keys, n_trains) if embeds else None
+        return eqx.combine(carry[0], frozen), curves, chunks_run, embeddings
 
     return jax.jit(train), task_arrays
 
@@ -295,30 +329,6 @@ def _chunks_until(one_chunk, carry, n_chunks, initial, stop_below):
     start = (jnp.asarray(0), carry, buffers, jnp.all(initial["metric"] <= stop_below))
     chunks_run, carry, buffers, _ = jax.lax.while_loop(keep_going, body, start)
     return carry, buffers, chunks_run
-
-
-def _run_interruptibly(function: Callable, *args: object) -> object:
-    """Run ``function(*args)`` to completion in a worker thread; Ctrl-C stays responsive.
-
-    While XLA runs, the main thread would sit in C++ where Python cannot deliver
-    KeyboardInterrupt until the whole ensemble has finished; here it waits in short joins.
-    An interrupted computation is abandoned (the thread is a daemon), never stored.
-    """
-    outcome: dict[str, object] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = jax.block_until_ready(function(*args))
-        except BaseException as error:  # handed to the main thread below
-            outcome["error"] = error
-
-    worker = threading.Thread(target=target, name="samplelab-ensemble", daemon=True)
-    worker.start()
-    while worker.is_alive():
-        worker.join(0.1)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 def train_ensemble(
@@ -351,11 +361,12 @@ def train_ensemble(
         config.model,
         config.optimizer.model_copy(update={"lr": 1.0}),
         training.model_copy(update={"n_train": None}),
+        _eval_extent(config, int(n_trains.max())),
     )
     seed_keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, dtype=jnp.uint32))
     _progress_hook = progress
     try:
-        params, curves, chunks_run = _run_interruptibly(
+        params, curves, chunks_run, embeddings = run_interruptibly(
             trainer, seed_keys, jnp.asarray(lrs, jnp.float32), jnp.asarray(n_trains, jnp.int32), task_arrays
         )
         evals = int(chunks_run) + 1  # < K+1 when training stopped early (stop_below_relative)
@@ -381,7 +392,21 @@ def train_ensemble(
         train_metric=curves["train_metric"] if finite else None,
         train_set_loss=curves["train_set_loss"] if finite else None,
         weight_sparsity=weight_sparsity(params),
+        **embedding_outcome(embeddings, diverged),
     )
+
+
+def _eval_extent(config: RunConfig, largest_n_train: int) -> int | None:
+    """For a finite task with a test-set cap, the positions its evaluations need (the largest
+    member's training, validation and test sets), rounded up to a multiple of 1,024 so that
+    ensembles of nearby sizes share a program; ``None`` (the whole dataset) otherwise."""
+    if not getattr(config.task, "finite_dataset", False):
+        return None
+    task = build_task(config.task)
+    if task.test_limit is None:
+        return None
+    needed = largest_n_train + config.training.validation_size + task.test_limit
+    return min(task.size, -(-needed // 1024) * 1024)
 
 
 def ensemble_member(config: RunConfig, params: object, index: int) -> eqx.Module:

@@ -1,4 +1,5 @@
-"""``samplelab id``: intrinsic dimension of points in a .npy / .npz file."""
+"""``samplelab id``: intrinsic dimension of points in a .npy / .npz file; ``samplelab
+embeddings``: such a file from a trained model's final-layer embeddings."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from samplelab.cli.common import app, console
+from samplelab.cli.common import ProfileOpt, StoreOpt, StudyArg, _load_runs, app, console
 from samplelab.errors import ConfigError
 
 
@@ -69,3 +70,42 @@ def intrinsic_dimension(
         points, subsample_sizes, lambda p: id_.mle(p, k, metric.value, average.value)
     ):
         console.print(f"mle on {size} points: {mean:.3f} ± {std:.3f} (5 subsamples)", markup=False)
+
+
+@app.command("embeddings")
+def embeddings(
+    study_file: Path = StudyArg,
+    profile: str | None = ProfileOpt,
+    store: Path = StoreOpt,
+    run: str | None = typer.Option(
+        None, "--run", help="run key (see `samplelab results`); default: first seed at the largest n_train"
+    ),
+    out: Path = typer.Option(..., "--out", help="write the embeddings here (.npz, array 'embeddings')"),
+) -> None:
+    """Retrain a stored run and write its final-layer embeddings of test examples to a .npz
+    (then `samplelab id FILE`); prints their intrinsic dimension by seed 002's estimator."""
+    import numpy as np
+
+    from samplelab.model_probes import embedding_dimension
+    from samplelab.retrain import embedded_run, stored_run_embeddings
+
+    if out.suffix != ".npz":
+        raise ConfigError(f"--out {out}: embeddings are written as .npz — fix: e.g. --out embeddings.npz")
+    runs = _load_runs(study_file, profile, store, None, required=True)
+    spec, record = embedded_run(runs, run)
+    console.print(f"retraining run {spec.key} ({_point(spec.point)}, seed {spec.seed})…", markup=False)
+    points, result = stored_run_embeddings(spec, record)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, embeddings=points.astype(np.float32))
+    retrained, stored = embedding_dimension(points), record.embedding_dimension
+    console.print(
+        f"{out}: {points.shape[0]} test examples × {points.shape[1]} dims (final test metric retrained "
+        f"{result.test_metric[0, -1]:.4g}, stored {record.final_metric:.4g})",
+        markup=False,
+    )
+    stored_text = "not stored" if stored is None else f"{stored:.3f}"
+    console.print(f"mle (k=20, cosine, mean): {retrained:.3f} (stored with the run: {stored_text})", markup=False)
+
+
+def _point(point: dict) -> str:
+    return ", ".join(f"{key.split('.')[-1]}={value}" for key, value in point.items()) or "no grid"

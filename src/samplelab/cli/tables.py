@@ -111,14 +111,18 @@ def _print_analysis(document: dict) -> None:
         series = ", ".join(f"{k}={v}" for k, v in fit["series"].items()) or "all cells"
         exponent = fit["parameters"].get(fit["exponent"])
         result = f"{_SYMBOL[fit['exponent']]} = {_value_ci(exponent, '.3f')}" if exponent else fit["status"]
-        lines = [f"{number}. {fit['y']} = {_LAW_TEXT[fit['law']]}, x = {fit['x']} ({series}): {result}"]
+        x = fit["x"] if fit.get("x_measure", "grid") == "grid" else f"{fit['x_measure']} (over {fit['x']})"
+        lines = [f"{number}. {fit['y']} = {_LAW_TEXT[fit['law']]}, x = {x} ({series}): {result}"]
         theory = fit["theory"]
         if theory:
-            verdict = {True: "agrees", False: "disagrees", None: "undetermined"}[theory["agrees"]]
-            relation = {"equal": "=", "above": ">", "below": "<"}[theory["relation"]]
-            lines.append(
-                f"   theory: {relation} {theory['predicted']:.4g} ({theory['label'] or theory['expression']}) → {verdict}"
-            )
+            label = theory["label"] or theory["expression"]
+            if theory["predicted"] is None:
+                lines.append(f"   theory: ({label}) → no prediction: a measured variable was not recorded")
+            else:
+                verdict = {True: "agrees", False: "disagrees", None: "undetermined"}[theory["agrees"]]
+                relation = {"equal": "=", "above": ">", "below": "<"}[theory["relation"]]
+                bound = ", ".join(f"{k} = {v:.3g}" for k, v in theory.get("variables", {}).items())
+                lines.append(f"   theory: {relation} {theory['predicted']:.4g} ({label}; {bound}) → {verdict}")
         extrapolation = fit["extrapolation"]
         if extrapolation:
             lines.append(

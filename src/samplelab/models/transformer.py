@@ -1,10 +1,11 @@
-"""A standard pre-LayerNorm softmax transformer (no causal mask, no added positions).
+"""A standard pre-LayerNorm softmax transformer (no added positions; optionally causal).
 
 ``x [T, W] → Linear(W, d_model) → layers × (x + Attn(LN(x)); x + MLP(LN(x))) → LN →
 Linear(d_model, out) → [T, out]``. Attention has ``heads`` heads of width
 ``d_model / heads`` with separate biased q, k, v and output projections; the MLP is
 ``Linear(d_model, mlp_width) → GELU (tanh) → Linear(mlp_width, d_model)``. Linear layers
-use Equinox's default init, the same distribution as PyTorch's ``nn.Linear``.
+use Equinox's default init, the same distribution as PyTorch's ``nn.Linear``. With
+``causal = true`` a token attends only to itself and earlier tokens (a language model).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class TransformerConfig(ModelConfig):
     heads: int = Field(2, ge=1, le=256)
     d_model: int = Field(64, ge=1, le=8192)
     mlp_width: int | None = Field(None, ge=1, le=65536, description="default 4·d_model")
+    causal: bool = Field(False, description="mask attention to later tokens (needed by next-token tasks)")
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> TransformerConfig:
@@ -44,21 +46,24 @@ def _per_token(layer: eqx.Module, x: jax.Array) -> jax.Array:
 
 
 class SoftmaxAttention(eqx.Module):
-    """Multi-head softmax self-attention over all tokens; ``[T, d] → [T, d]``."""
+    """Multi-head softmax self-attention over all tokens (or, if ``causal``, over each token
+    and the ones before it); ``[T, d] → [T, d]``."""
 
     query: eqx.nn.Linear
     key: eqx.nn.Linear
     value: eqx.nn.Linear
     output: eqx.nn.Linear
     heads: int = eqx.field(static=True)
+    causal: bool = eqx.field(static=True)
 
-    def __init__(self, d_model: int, heads: int, key: jax.Array) -> None:
+    def __init__(self, d_model: int, heads: int, key: jax.Array, causal: bool = False) -> None:
         kq, kk, kv, ko = jax.random.split(key, 4)
         self.query = eqx.nn.Linear(d_model, d_model, key=kq)
         self.key = eqx.nn.Linear(d_model, d_model, key=kk)
         self.value = eqx.nn.Linear(d_model, d_model, key=kv)
         self.output = eqx.nn.Linear(d_model, d_model, key=ko)
         self.heads = heads
+        self.causal = causal
 
     def weights(self, x: jax.Array) -> jax.Array:
         """Attention probabilities ``[heads, T_dst, T_src]``."""
@@ -67,6 +72,8 @@ class SoftmaxAttention(eqx.Module):
         q = _per_token(self.query, x).reshape(tokens, self.heads, head_dim)
         k = _per_token(self.key, x).reshape(tokens, self.heads, head_dim)
         scores = jnp.einsum("thd,shd->hts", q, k) / math.sqrt(head_dim)
+        if self.causal:
+            scores = jnp.where(jnp.tri(tokens, dtype=bool), scores, -jnp.inf)
         return jax.nn.softmax(scores, axis=-1)
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -85,10 +92,10 @@ class Block(eqx.Module):
     mlp_in: eqx.nn.Linear
     mlp_out: eqx.nn.Linear
 
-    def __init__(self, d_model: int, heads: int, mlp_width: int, key: jax.Array) -> None:
+    def __init__(self, d_model: int, heads: int, mlp_width: int, key: jax.Array, causal: bool = False) -> None:
         ka, ki, ko = jax.random.split(key, 3)
         self.attention_norm = eqx.nn.LayerNorm(d_model)
-        self.attention = SoftmaxAttention(d_model, heads, ka)
+        self.attention = SoftmaxAttention(d_model, heads, ka, causal)
         self.mlp_norm = eqx.nn.LayerNorm(d_model)
         self.mlp_in = eqx.nn.Linear(d_model, mlp_width, key=ki)
         self.mlp_out = eqx.nn.Linear(mlp_width, d_model, key=ko)
@@ -111,7 +118,7 @@ class Transformer(eqx.Module):
         mlp_width = config.mlp_width or 4 * config.d_model
         k_embed, k_out, *k_blocks = jax.random.split(key, config.layers + 2)
         self.embed = eqx.nn.Linear(input_shape[1], config.d_model, key=k_embed)
-        self.blocks = tuple(Block(config.d_model, config.heads, mlp_width, k) for k in k_blocks)
+        self.blocks = tuple(Block(config.d_model, config.heads, mlp_width, k, config.causal) for k in k_blocks)
         self.final_norm = eqx.nn.LayerNorm(config.d_model)
         self.unembed = eqx.nn.Linear(config.d_model, output_dim, key=k_out)
 
@@ -124,12 +131,17 @@ class Transformer(eqx.Module):
             h = block(h)
         return weights
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        """``x [T, W] → [T, output_dim]``."""
+    def embeddings(self, x: jax.Array) -> jax.Array:
+        """Final-layer token embeddings ``[T, d_model]`` (after the final LayerNorm): what the
+        output projection reads, and what seed 002 estimates the intrinsic dimension of."""
         h = _per_token(self.embed, x)
         for block in self.blocks:
             h = block(h)
-        return _per_token(self.unembed, _per_token(self.final_norm, h))
+        return _per_token(self.final_norm, h)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """``x [T, W] → [T, output_dim]``."""
+        return _per_token(self.unembed, self.embeddings(x))
 
 
 MODELS.register("transformer", TransformerConfig, "pre-LN softmax transformer: layers, heads, d_model, mlp_width")(

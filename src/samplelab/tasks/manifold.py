@@ -146,6 +146,11 @@ class Manifold:
 
     metric = loss
 
+    def pool_embedding(self, embeddings: jax.Array) -> jax.Array:
+        """One vector per example from final-layer embeddings ``[T, d]``: their mean, which is
+        what the token-averaged prediction reads (the output layer is linear)."""
+        return jnp.mean(embeddings, axis=0)
+
 
 @TASKS.register(
     "manifold",
