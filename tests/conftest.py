@@ -80,3 +80,25 @@ def write_study(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture
+def train_study(write_study, tmp_path: Path):
+    """Write study text, train all of it into a fresh store ``tmp_path/s.sqlite``; returns
+    ``(study path, store path, StudyRuns)``."""
+
+    def train(text: str, name: str = "study.toml"):
+        from samplelab.analysis import load_study_runs
+        from samplelab.runner import run_study
+        from samplelab.store import ResultStore
+        from samplelab.study import load_study
+
+        path = write_study(text, name)
+        study = load_study(path)
+        store_path = tmp_path / "s.sqlite"
+        with ResultStore(store_path) as store:
+            run_study(study, store)
+            runs = load_study_runs(study, store)
+        return path, store_path, runs
+
+    return train

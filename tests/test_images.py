@@ -225,20 +225,11 @@ model = [{ label = "default", name = "mlp", widths = [16] }, { label = "sparse",
 """
 
 
-def test_an_images_study_end_to_end_outcomes_and_figures(tmp_path):
-    from samplelab.analysis import load_study_runs
+def test_an_images_study_end_to_end_outcomes_and_figures(tmp_path, train_study):
     from samplelab.analyze import analyze_study
     from samplelab.report import write_figures
-    from samplelab.runner import run_study
-    from samplelab.store import ResultStore
-    from samplelab.study import load_study
 
-    path = tmp_path / "tiny_images.toml"
-    path.write_text(TINY_IMAGES_STUDY)
-    study = load_study(path)
-    with ResultStore(tmp_path / "s.sqlite") as store:
-        run_study(study, store)
-        runs = load_study_runs(study, store)
+    _, _, runs = train_study(TINY_IMAGES_STUDY, "tiny_images.toml")
     assert len(runs.records) == 8
     assert all(r.train_metric.shape == (3,) and r.test_loss.shape == (3,) for r in runs.records)
     document = analyze_study(runs, seed=1)

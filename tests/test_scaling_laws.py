@@ -166,20 +166,11 @@ theory = { exponent = "2/(2 + d)", variables = { d = "measured.embedding_dimensi
 """
 
 
-def test_a_text_study_end_to_end_fits_loss_against_tokens_with_a_measured_theory(tmp_path):
-    from samplelab.analysis import load_study_runs
+def test_a_text_study_end_to_end_fits_loss_against_tokens_with_a_measured_theory(tmp_path, train_study):
     from samplelab.analyze import analyze_study
     from samplelab.report import write_figures
-    from samplelab.runner import run_study
-    from samplelab.store import ResultStore
-    from samplelab.study import load_study
 
-    path = tmp_path / "tiny_text.toml"
-    path.write_text(TINY_TEXT_STUDY)
-    study = load_study(path)
-    with ResultStore(tmp_path / "s.sqlite") as store:
-        run_study(study, store)
-        runs = load_study_runs(study, store)
+    path, store, runs = train_study(TINY_TEXT_STUDY, "tiny_text.toml")
     assert len(runs.records) == 8
     assert all(r.embedding_dimension is not None and r.embedding_dimension > 0 for r in runs.records)
     document = analyze_study(runs, bootstrap=200, seed=1)
@@ -198,13 +189,13 @@ def test_a_text_study_end_to_end_fits_loss_against_tokens_with_a_measured_theory
     from samplelab.cli import main
 
     out = tmp_path / "embeddings.npz"
-    assert main(["embeddings", str(path), "--store", str(tmp_path / "s.sqlite"), "--out", str(out)]) == 0
+    assert main(["embeddings", str(path), "--store", str(store), "--out", str(out)]) == 0
     points = np.load(out)["embeddings"]
     assert points.shape == (128, 16)
     stored = next(r for r in runs.records if r.n_train == 1800 and r.seed == 0).embedding_dimension
     assert embedding_dimension(points) == pytest.approx(stored, rel=1e-3)
     assert main(["id", str(out), "--metric", "cosine"]) == 0
-    assert main(["embeddings", str(path), "--store", str(tmp_path / "s.sqlite"), "--out", str(out), "--run", "x"]) == 2
+    assert main(["embeddings", str(path), "--store", str(store), "--out", str(out), "--run", "x"]) == 2
 
 
 @pytest.mark.parametrize(

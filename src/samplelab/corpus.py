@@ -16,13 +16,14 @@ integer codes over its sorted distinct characters. Bad input raises
 from __future__ import annotations
 
 import functools
+import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from samplelab.errors import ConfigError
 
-__all__ = ["encode", "load_corpus"]
+__all__ = ["corpus_fingerprint", "encode", "load_corpus"]
 
 _FIX_FILE = "point task.path at a UTF-8 text file (or leave it unset for Python's help texts)"
 
@@ -64,6 +65,12 @@ def load_corpus(path: str | None, max_chars: int | None) -> str:
     directory, a non-UTF-8 or an empty file."""
     text = _python_help_texts() if path is None else _read_text(path)
     return text if max_chars is None else text[:max_chars]
+
+
+@functools.lru_cache(maxsize=8)
+def corpus_fingerprint(path: str | None, max_chars: int | None) -> str:
+    """First 16 hex digits of the SHA-256 of the corpus text (UTF-8)."""
+    return hashlib.sha256(load_corpus(path, max_chars).encode()).hexdigest()[:16]
 
 
 def encode(text: str) -> tuple[np.ndarray, str]:

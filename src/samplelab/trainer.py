@@ -26,7 +26,9 @@ argument of the compiled program, not constants baked into it.
 Model hooks: float arrays are trained; other arrays (e.g. a sparse model's bool mask) are
 carried per member unchanged. A model with ``train_batch(inputs, key, state)`` and
 ``init_train_state()`` gets a key and a per-member state in training (e.g. ``mlp``'s neuron
-allocation); evaluation always calls the plain ``model(x)``.
+allocation); evaluation always calls the plain ``model(x)``. After training, a model with
+``embeddings(x)`` gives its final-layer embeddings of up to 1,024 test examples (pooled by
+the task's ``pool_embedding``, else the last token's), whose intrinsic dimension is recorded.
 """
 
 from __future__ import annotations

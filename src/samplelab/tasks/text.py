@@ -33,9 +33,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from samplelab.corpus import encode, load_corpus
+from samplelab.corpus import corpus_fingerprint, encode, load_corpus
 from samplelab.errors import ConfigError
 from samplelab.tasks.base import TASKS, TaskConfig
 
@@ -48,10 +48,30 @@ class TextConfig(TaskConfig):
     context: int = Field(64, ge=2, le=1024, description="T: characters of context per example")
     test_chunks: int | None = Field(1024, ge=1, description="test on at most this many of the rest; None: all")
     max_chars: int | None = Field(None, ge=1, description="use only the corpus's first max_chars characters")
+    corpus_sha256: str | None = Field(
+        None, description="first 16 hex digits of the corpus text's SHA-256; filled in at load (see below)"
+    )
 
     finite_dataset: ClassVar[bool] = True  # no online stream; examples are positions of a run's ordering
     causal_model_required: ClassVar[bool] = True  # targets are later inputs: the model must not look ahead
     metric_is_error: ClassVar[bool] = False  # the metric is a loss (nats per character), not an error rate
+
+    @model_validator(mode="after")
+    def _fingerprint(self) -> TextConfig:
+        """Put the corpus's hash into the config, and so into every run key: a changed file, or
+        Python's help texts of another Python version, makes new runs instead of reusing old ones."""
+        try:
+            digest = corpus_fingerprint(self.path, self.max_chars)
+        except ConfigError:
+            return self  # an unreadable corpus: building the task reports it, with its fix
+        if self.corpus_sha256 is None:
+            return self.model_copy(update={"corpus_sha256": digest})
+        if self.corpus_sha256 != digest:
+            raise ValueError(
+                f"corpus_sha256 = {self.corpus_sha256!r}, but the corpus now hashes to {digest} — fix: restore the file the runs were "
+                "trained on, or remove corpus_sha256 to train on the text as it is"
+            )
+        return self
 
 
 @functools.lru_cache(maxsize=4)
