@@ -102,9 +102,6 @@ def refine_n_star(
             return history
         # Register every added run, even one another study already trained (same key).
         store.register_study(study.name, study.profile, [(s.key, s.point) for s in specs])
-        finished = store.finished_keys(s.key for s in specs)
-        pending = [s for s in specs if s.key not in finished]
-        if pending:
-            train_runs(pending, store, max_ensemble=max_ensemble, progress=progress)
+        train_runs(specs, store, max_ensemble=max_ensemble, progress=progress)  # only those not yet stored
     history.append(plan_round(study, store, ratio, max_rounds + 1)[1])
     return history

@@ -62,7 +62,7 @@ class Registry:
     def get(self, name: str) -> Entry:
         try:
             return self._entries[name]
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: an unhashable name, e.g. a list
             raise ConfigError(
                 f"{self.kind}.name: unknown {self.kind} {name!r} — fix: use one of {', '.join(self.names())}"
             ) from None

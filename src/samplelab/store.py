@@ -24,6 +24,13 @@ Schema (queryable directly with ``sqlite3``, DuckDB or pandas):
 ``study_runs`` — which runs belong to which study and profile, with their grid point:
     ``study`` TEXT, ``profile`` TEXT, ``run_key`` TEXT, ``point_json`` TEXT; PK (study, profile, run_key).
 
+``claims`` — ensembles being trained now (see ``claims.py``): ``ensemble_key`` TEXT PK, the
+    owner's ``host`` TEXT, ``pid`` INTEGER and process start time ``started`` TEXT, and
+    ``claimed_at`` TEXT (UTC ISO). Rows of dead owners are stale and taken over.
+
+``failed_runs`` — runs whose ensemble failed every attempt: ``run_key`` TEXT PK, ``error``
+    TEXT (one line), ``attempts`` INTEGER, ``failed_at`` TEXT. Storing the run later removes it.
+
 Rows of one ensemble are written in one transaction, so a killed process leaves either
 all of them or none; ``ON CONFLICT (run_key) DO NOTHING`` means a run is never stored twice.
 """
@@ -70,6 +77,19 @@ CREATE TABLE IF NOT EXISTS runs (
     train_set_loss BLOB,
     weight_sparsity REAL,
     embedding_dimension REAL
+);
+CREATE TABLE IF NOT EXISTS claims (
+    ensemble_key TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started TEXT NOT NULL,
+    claimed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS failed_runs (
+    run_key TEXT PRIMARY KEY,
+    error TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    failed_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS study_runs (
     study TEXT NOT NULL,
@@ -248,6 +268,7 @@ class ResultStore:
                 f"INSERT INTO runs ({columns}) VALUES ({marks}) ON CONFLICT (run_key) DO NOTHING",
                 rows,
             )
+            self._db.executemany("DELETE FROM failed_runs WHERE run_key = ?", [(row[0],) for row in rows])
 
     def count_runs(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]

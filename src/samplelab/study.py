@@ -20,20 +20,24 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from samplelab.analysis_config import N_TRAIN, AnalysisConfig, check_fits, check_model_selection
-from samplelab.config import RUN_SECTIONS, RunConfig, check_dataset_fits, resolve_run_config, run_key
+from samplelab.config import RUN_SECTIONS, RunConfig, check_dataset_fits, resolve_run_config, run_key, shape_key
 from samplelab.errors import ConfigError, config_error_from_validation
+from samplelab.memory import check_fits_in_memory
 from samplelab.registry import StrictConfig
 
 GridValue = int | float | str | bool
 RawGridValue = GridValue | dict[str, Any]
+# A study is planned in memory, run by run: past this many runs, split it into several studies.
+MAX_RUNS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,15 @@ class StudyFile(StrictConfig):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)
     description: str = ""
     seeds: int | list[int] = Field(3, description="a count (seeds 0..k-1) or a list")
+
+    @field_validator("seeds")
+    @classmethod
+    def _few_enough_seeds(cls, value: int | list[int]) -> int | list[int]:
+        count = value if isinstance(value, int) else len(value)
+        if count > MAX_RUNS:
+            raise ValueError(f"{count:,} seeds is more than a study may have ({MAX_RUNS:,} runs) — fix: use fewer")
+        return value
+
     task: dict[str, Any]
     model: dict[str, Any]
     optimizer: dict[str, Any] = {}
@@ -237,6 +250,12 @@ def expand_study(study: StudyFile, profile: str, source: str) -> Study:
         raise ConfigError(f"seeds: {seeds} has a seed outside 0…2³²−1 — fix: use seeds in [0, 4294967295]")
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds: repeated seeds {seeds} — fix: list each seed once")
+    total = math.prod(len(rows) for _, rows in axes) * len(seeds)
+    if total > MAX_RUNS:
+        raise ConfigError(
+            f"grid: {total:,} runs (grid points × {len(seeds)} seeds) is more than a study may have ({MAX_RUNS:,}) — "
+            "fix: split it into several studies or use fewer grid values"
+        )
     base = {section: getattr(study, section) for section in RUN_SECTIONS}
     fields = [f for axis_fields, _ in axes for f in axis_fields]
     runs: list[RunSpec] = []
@@ -256,6 +275,8 @@ def expand_study(study: StudyFile, profile: str, source: str) -> Study:
     }
     for spec in runs:  # a finite dataset: loadable, with test examples left (loaded once, then cached)
         check_dataset_fits(spec.config, spec.config.training.n_train or 0)
+    for config in {shape_key(spec.config): spec.config for spec in runs}.values():
+        check_fits_in_memory(config)
     validation_size = min(r.config.training.validation_size for r in runs)
     check_fits(study.analysis, grid, runs[0].config.training.regime, validation_size)
     check_model_selection(study.analysis, grid, runs[0].config.training.regime, validation_size)

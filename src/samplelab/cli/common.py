@@ -43,6 +43,7 @@ class Format(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
+    parquet = "parquet"
 
 
 def _open_store(path: Path, must_exist: bool = False):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import typer
@@ -19,6 +20,8 @@ from samplelab.cli.common import (
     app,
     console,
 )
+from samplelab.errors import ConfigError
+from samplelab.store import SCALAR_COLUMNS
 
 
 @app.command()
@@ -26,19 +29,38 @@ def results(
     study_file: Path = StudyArg,
     profile: str | None = ProfileOpt,
     store: Path = StoreOpt,
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json"),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv, json or parquet (needs --out)"),
     cells: bool = typer.Option(False, "--cells", help="one row per cell (data needed per seed) instead of per run"),
     threshold_relative: float | None = ThresholdOpt,
+    out: Path | None = typer.Option(None, "--out", help="write csv / json / parquet to this file instead of stdout"),
 ) -> None:
-    """Show the stored runs of a study (``—`` in samples_to_threshold: not reached)."""
-    from samplelab.analysis import cell_rows, run_rows
+    """Show or export the stored runs of a study (``—`` in samples_to_threshold: not reached).
 
+    csv, json and parquet carry every column (end-of-training numbers, run key, config);
+    parquet adds each run's learning curves as lists.
+    """
+    from samplelab.analysis import cell_rows
+    from samplelab.export import run_table, write_parquet
+
+    if fmt is Format.parquet and out is None:
+        raise ConfigError("--format parquet: Parquet is binary — fix: add --out FILE.parquet")
+    if fmt is Format.table and out is not None:
+        raise ConfigError("--out: a table is for the terminal — fix: add --format csv, json or parquet")
     runs = _load_runs(study_file, profile, store, threshold_relative)
-    rows = cell_rows(runs) if cells else run_rows(runs)
+    rows = cell_rows(runs) if cells else run_table(runs, curves=fmt is Format.parquet)
+    if fmt is Format.parquet:
+        console.print(f"wrote {len(rows)} rows to {write_parquet(rows, out)}", markup=False)
+        return
     title = f"{study_file} [{profile or 'default'}]"
     if cells and rows:
         title += f": {_measure_of(rows)}"
-    _print_rows(rows, fmt, title, hide=("measure", "run_key", "baseline"))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", newline="") as file, contextlib.redirect_stdout(file):
+            _print_rows(rows, fmt, title)
+        console.print(f"wrote {len(rows)} rows to {out}", markup=False)
+        return
+    _print_rows(rows, fmt, title, hide=("measure", "run_key", "baseline", "config_json", *SCALAR_COLUMNS))
 
 
 @app.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -20,6 +21,11 @@ from samplelab.cli.common import (
     console,
 )
 from samplelab.errors import ConfigError
+
+
+class Backend(StrEnum):
+    local = "local"
+    ray = "ray"
 
 
 @app.command()
@@ -76,7 +82,10 @@ def training_progress(description: str):
                 state["done"] += runs
                 bar.update(state["task"], runs=f"{state['done']}/{state['total']} runs")
 
-            yield RunProgress(on_plan, on_eval, on_ensemble)
+            def on_failure(runs: int, error: str) -> None:
+                bar.console.print(f"{runs} runs failed: {error}", markup=False)
+
+            yield RunProgress(on_plan, on_eval, on_ensemble, on_failure)
     finally:
         signal.signal(signal.SIGINT, previous_handler)
 
@@ -88,29 +97,59 @@ def run(
     store: Path = StoreOpt,
     max_ensemble: int = MaxEnsembleOpt,
     dry_run: bool = typer.Option(False, "--dry-run", help="validate and show the plan; train nothing"),
+    backend: Backend = typer.Option(Backend.local, "--backend", help="local (this machine) or ray (a Ray cluster)"),
+    workers: int = typer.Option(1, "--workers", min=1, max=1024, help="local: worker processes (≤ cores)"),
+    address: str | None = typer.Option(None, "--address", help="ray: HOST:PORT of the cluster; default a local one"),
+    max_retries: int = typer.Option(2, "--max-retries", min=0, max=100, help="retries of a failed ensemble"),
 ) -> None:
-    """Train every run of a study that is not yet in the store (re-running resumes)."""
-    from samplelab.runner import pending_runs, plan_ensembles, run_study
+    """Train every run of a study that is not yet in the store (re-running resumes).
+
+    Several runs of this command on one store share the work; each ensemble is trained once.
+    """
+    from samplelab.claims import failed_runs
+    from samplelab.executors import make_executor
+    from samplelab.runner import pending_runs, planned_ensembles, run_study
     from samplelab.study import load_study
 
     study = load_study(study_file, profile)
     with _open_store(store) as results:
         if dry_run:
             pending = pending_runs(study, results)
-            plan = plan_ensembles(pending, max_ensemble)
+            plan = planned_ensembles(study.runs, results, max_ensemble)
             console.print(
                 f"{study.name} [{study.profile}]: {len(study.runs)} runs, {len(study.runs) - len(pending)} "
                 f"already stored, {len(pending)} to train in {len(plan)} ensembles",
                 markup=False,
             )
             return
+        # None: run_study's in-process default, which reports every evaluation to the bar.
+        default = backend == Backend.local and workers == 1 and address is None
+        executor = None if default else make_executor(backend.value, workers, address)
         with training_progress(study.name) as progress:
-            trained = run_study(study, results, max_ensemble=max_ensemble, progress=progress)
+            ensembles = []  # runs stored by each ensemble this process trained
+
+            def on_ensemble(runs: int, forward=progress.on_ensemble) -> None:
+                ensembles.append(runs)
+                forward(runs)
+
+            progress.on_ensemble = on_ensemble
+            trained = run_study(
+                study, results, max_ensemble=max_ensemble, progress=progress, executor=executor, max_retries=max_retries
+            )
         stored = len(results.finished_keys(s.key for s in study.runs))
+        failed = failed_runs(results, (s.key for s in study.runs))
     console.print(
-        f"trained {trained} runs; {stored}/{len(study.runs)} of {study.name} [{study.profile}] stored in {store}",
+        f"trained {trained} runs in {len(ensembles)} ensembles; {stored}/{len(study.runs)} of {study.name} "
+        f"[{study.profile}] stored in {store}",
         markup=False,
     )
+    if failed:
+        console.print(
+            f"{len(failed)} runs failed after {failed[0][2]} attempts ({failed[0][1]}); they are in the store's "
+            "failed_runs table, and the next `samplelab run` tries them again",
+            markup=False,
+        )
+        raise typer.Exit(1)
 
 
 @app.command()
