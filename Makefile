@@ -30,7 +30,7 @@ run: install
 	$(VENV)/bin/samplelab analyze $(MAIN_STUDY) --profile $(PROFILE) --store $(STORE)
 
 test: install
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench studies

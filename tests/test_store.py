@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -62,46 +61,6 @@ def test_one_compile_shape_per_group(tiny_study):
     assert all(len({r.config.task.set_size for r in e.members}) == 1 for e in plan)
     uneven = plan_ensembles(study.runs[:3], max_ensemble=2)  # one shape, 3 runs → 2 + 1 padded to 2
     assert [(len(e.members), e.size, len(e.padded())) for e in uneven] == [(2, 2, 2), (1, 2, 2)]
-
-
-def test_sigkill_mid_sweep_then_resume(tiny_study, tmp_path):
-    """kill -9 while a sweep writes: no partial ensembles; the re-run completes exactly."""
-    store_path = tmp_path / "killed.sqlite"
-    command = [
-        sys.executable,
-        "-m",
-        "samplelab.cli",
-        "run",
-        str(tiny_study),
-        "--store",
-        str(store_path),
-        "--max-ensemble",
-        "2",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
-    deadline = time.monotonic() + 120
-    count = 0
-    while time.monotonic() < deadline and process.poll() is None:
-        if store_path.exists():
-            try:
-                with sqlite3.connect(store_path, timeout=1) as db:
-                    count = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-            except sqlite3.OperationalError:
-                count = 0
-            if count >= 2:
-                break
-        time.sleep(0.05)
-    if process.poll() is None:
-        process.send_signal(signal.SIGKILL)
-    process.wait()
-    with ResultStore(store_path) as store:
-        partial = store.count_runs()
-        assert partial % 2 == 0  # ensembles of 2 are written whole or not at all
-    assert subprocess.run(command, capture_output=True).returncode == 0
-    with ResultStore(store_path) as store:
-        assert store.count_runs() == 8
-        keys = [r.run_key for r in store.study_runs("tiny", "default")]
-        assert len(keys) == len(set(keys)) == 8
 
 
 def test_ctrl_c_stops_promptly_and_says_how_to_resume(tiny_study, tmp_path):
