@@ -3,8 +3,9 @@
     python bench/backends.py [STUDY] [--profile quick] [--workers 2]
 
 Each backend runs ``samplelab run`` on the study into a fresh store, all with one warm
-JAX compilation cache (a first in-process run fills it and is not timed), so the times
-compare training and shipping, not compiling. Prints wall times, their ratio to the
+JAX compilation cache (untimed in-process and worker runs fill it first: workers run XLA
+single-threaded, which compiles to other programs), so the times compare training and
+shipping, not compiling. Prints wall times, their ratio to the
 in-process baseline, and whether every backend stored the same rows bit for bit.
 """
 
@@ -44,7 +45,10 @@ def main() -> None:
         folder = Path(folder)
         os.environ["SAMPLELAB_JAX_CACHE"] = str(folder / "jax-cache")
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        # Fill the cache for both XLA configurations: in-process (multi-threaded) and workers
+        # (single-threaded, shared by worker processes and Ray); compiled programs differ.
         run(args.study, args.profile, folder / "warm.sqlite")
+        run(args.study, args.profile, folder / "warm-workers.sqlite", "--workers", str(args.workers))
         backends = {
             "in-process (default)": (),
             f"--workers {args.workers}": ("--workers", str(args.workers)),
