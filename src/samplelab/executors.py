@@ -23,6 +23,7 @@ import concurrent.futures as futures
 import multiprocessing
 import os
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
 from samplelab.errors import ConfigError
@@ -139,7 +140,7 @@ class WorkerProcesses:
     def submit(self, ensemble: Any) -> futures.Future:
         try:
             return self._live_pool().submit(train_in_worker, ensemble)
-        except futures.process.BrokenProcessPool:
+        except BrokenProcessPool:
             self.close()
             return self._live_pool().submit(train_in_worker, ensemble)
 
@@ -149,7 +150,7 @@ class WorkerProcesses:
         for handle in done:
             error = handle.exception()
             outcomes.append((handle, error if error is not None else handle.result()))
-            if isinstance(error, futures.process.BrokenProcessPool):
+            if isinstance(error, BrokenProcessPool):
                 self.close()  # a worker died: the next submit starts a fresh pool
         return outcomes
 

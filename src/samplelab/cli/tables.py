@@ -71,16 +71,20 @@ def report(
     out: Path = typer.Option(Path("reports"), "--out", help="folder for the figures"),
     threshold_relative: float | None = ThresholdOpt,
 ) -> None:
-    """Write the study's figures (PNG) and print its per-cell table."""
+    """Write the study's figures (PNG), a self-contained report.html and a summary.md, and
+    print its per-cell table."""
     from samplelab.analysis import cell_rows
     from samplelab.analyze import analyze_study
     from samplelab.report import write_figures
+    from samplelab.report_html import write_study_report
 
     runs = _load_runs(study_file, profile, store, threshold_relative, required=True)
     study = runs.study
     rows = cell_rows(runs)
     _print_rows(rows, Format.table, f"{study.name} [{study.profile}]: {_measure_of(rows)}", hide=("measure",))
-    for path in write_figures(runs, out, analyze_study(runs)):
+    document = analyze_study(runs)
+    figures = write_figures(runs, out, document)
+    for path in [*figures, *write_study_report(runs, document, figures, out)]:
         console.print(f"wrote {path}", markup=False)
 
 
