@@ -20,6 +20,7 @@ every worker does.
 from __future__ import annotations
 
 import concurrent.futures as futures
+import itertools
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -85,9 +86,10 @@ class InProcess:
         self._train = train_ensemble_records
         self._on_eval = on_eval
         self._done: dict[int, list | BaseException] = {}
+        self._handles = itertools.count()
 
     def submit(self, ensemble: Any) -> int:
-        handle = len(self._done)
+        handle = next(self._handles)
         try:
             self._done[handle] = self._train(ensemble, on_eval=self._on_eval)
         except KeyboardInterrupt:

@@ -147,8 +147,12 @@ def _print_analysis(document: dict) -> None:
             else:
                 verdict = {True: "agrees", False: "disagrees", None: "undetermined"}[theory["agrees"]]
                 relation = {"equal": "=", "above": ">", "below": "<"}[theory["relation"]]
-                bound = ", ".join(f"{k} = {v:.3g}" for k, v in theory.get("variables", {}).items())
-                lines.append(f"   theory: {relation} {theory['predicted']:.4g} ({label}; {bound}) → {verdict}")
+                bound = (
+                    "; " + ", ".join(f"{k} = {v:.3g}" for k, v in theory["variables"].items())
+                    if theory.get("variables")
+                    else ""
+                )
+                lines.append(f"   theory: {relation} {theory['predicted']:.4g} ({label}{bound}) → {verdict}")
         extrapolation = fit["extrapolation"]
         if extrapolation:
             lines.append(
