@@ -245,7 +245,7 @@ def _fit_points(
         entry["records"][x] = cell.records
         entry["units"].append(len(cell.seeds))
         if value is None:
-            entry["censored"].append(cell.point[fit.x])
+            entry["censored"].append(x)  # in the fit's units, like the points
             continue
         entry["x"].append(x)
         entry["y"].append(value)

@@ -58,15 +58,6 @@ class StudyFile(StrictConfig):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)
     description: str = ""
     seeds: int | list[int] = Field(3, description="a count (seeds 0..k-1) or a list")
-
-    @field_validator("seeds")
-    @classmethod
-    def _few_enough_seeds(cls, value: int | list[int]) -> int | list[int]:
-        count = value if isinstance(value, int) else len(value)
-        if count > MAX_RUNS:
-            raise ValueError(f"{count:,} seeds is more than a study may have ({MAX_RUNS:,} runs) — fix: use fewer")
-        return value
-
     task: dict[str, Any]
     model: dict[str, Any]
     optimizer: dict[str, Any] = {}
@@ -75,6 +66,14 @@ class StudyFile(StrictConfig):
     grid: dict[str, list[RawGridValue | list[RawGridValue]]] = {}
     analysis: AnalysisConfig = AnalysisConfig()
     profiles: dict[str, dict[str, Any]] = {}
+
+    @field_validator("seeds")
+    @classmethod
+    def _few_enough_seeds(cls, value: int | list[int]) -> int | list[int]:
+        count = value if isinstance(value, int) else len(value)
+        if count > MAX_RUNS:
+            raise ValueError(f"{count:,} seeds is more than a study may have ({MAX_RUNS:,} runs) — fix: use fewer")
+        return value
 
     def seed_list(self) -> list[int]:
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
