@@ -19,8 +19,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from samplelab.analysis import StudyRuns
-from samplelab.models import MODELS
-from samplelab.retrain import retrain_stored_run
+from samplelab.document_text import point_text
+from samplelab.retrain import retrain_stored_run, stored_runs_of_models_with
 from samplelab.study import RunSpec
 from samplelab.tasks import build_task
 from samplelab.trainer import ensemble_member
@@ -28,12 +28,7 @@ from samplelab.trainer import ensemble_member
 
 def mapped_run(runs: StudyRuns) -> RunSpec | None:
     """The run to draw: of a model with ``attention_map``, the longest input, the first seed."""
-    stored = {r.run_key for r in runs.records if r.status == "done"}
-    candidates = [
-        spec
-        for spec in runs.study.runs
-        if spec.key in stored and hasattr(MODELS.get(spec.config.model.name).factory, "attention_map")
-    ]
+    candidates = stored_runs_of_models_with(runs, "attention_map")
     if not candidates:
         return None
     return max(candidates, key=lambda s: (build_task(s.config.task).input_shape[0], -s.seed))
@@ -71,7 +66,7 @@ def plot_attention_map(runs: StudyRuns, path: Path) -> Path | None:
         ax.set_yticks(centres, names)
         ax.set(xlabel="source token dims (key)", ylabel="destination token dims (query)", title=f"head {head + 1}")
         fig.colorbar(image, ax=ax, fraction=0.046)
-    point = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in spec.point.items())
+    point = point_text(spec.point)
     fig.suptitle(
         f"|W_Q W_Kᵀ| of {point}, seed {spec.seed}\nretrained: final test metric {retrained:.4g} (stored: {stored:.4g})",
         fontsize=9,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
-import sqlite3
 from collections.abc import Iterable
 from typing import Literal
 
@@ -123,10 +122,7 @@ def record_failure(store: ResultStore, run_keys: Iterable[str], error: BaseExcep
 
 def failed_runs(store: ResultStore, run_keys: Iterable[str] | None = None) -> list[tuple[str, str, int]]:
     """``(run_key, error, attempts)`` of failed runs (of ``run_keys`` only, if given)."""
-    try:
-        rows = store._db.execute("SELECT run_key, error, attempts FROM failed_runs ORDER BY run_key").fetchall()
-    except sqlite3.OperationalError:
-        return []
+    rows = store._db.execute("SELECT run_key, error, attempts FROM failed_runs ORDER BY run_key").fetchall()
     if run_keys is None:
         return rows
     wanted = set(run_keys)

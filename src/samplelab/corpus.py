@@ -21,15 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from samplelab.errors import ConfigError
+from samplelab.errors import field_error
 
 __all__ = ["corpus_fingerprint", "encode", "load_corpus"]
 
 _FIX_FILE = "point task.path at a UTF-8 text file (or leave it unset for Python's help texts)"
-
-
-def _error(field: str, problem: str, fix: str) -> ConfigError:
-    return ConfigError(" ".join(f"{field}: {problem} — fix: {fix}".split()))
 
 
 def _python_help_texts() -> str:
@@ -41,20 +37,20 @@ def _python_help_texts() -> str:
 def _read_text(path: str) -> str:
     file = Path(path).expanduser()
     if not file.exists():
-        raise _error("task.path", f"no such file {file}", _FIX_FILE)
+        raise field_error("task.path", f"no such file {file}", _FIX_FILE)
     if file.is_dir():
-        raise _error("task.path", f"{file} is a directory, not a text file", f"name a text file inside {file}")
+        raise field_error("task.path", f"{file} is a directory, not a text file", f"name a text file inside {file}")
     try:
         raw = file.read_bytes()
     except OSError as err:
-        raise _error("task.path", f"cannot read {file}: {err}", _FIX_FILE) from err
+        raise field_error("task.path", f"cannot read {file}: {err}", _FIX_FILE) from err
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         problem = f"{file} is not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start})"
-        raise _error("task.path", problem, f"convert it to UTF-8 (e.g. iconv -t UTF-8 {file.name})") from err
+        raise field_error("task.path", problem, f"convert it to UTF-8 (e.g. iconv -t UTF-8 {file.name})") from err
     if not text:
-        raise _error("task.path", f"{file} is empty", "point task.path at a non-empty UTF-8 text file")
+        raise field_error("task.path", f"{file} is empty", "point task.path at a non-empty UTF-8 text file")
     return text
 
 

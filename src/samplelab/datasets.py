@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from samplelab.errors import ConfigError
+from samplelab.errors import field_error
 
 __all__ = ["SOURCES", "ImageData", "load_images", "read_idx", "write_idx"]
 
@@ -54,10 +54,6 @@ class ImageData:
     classes: int
 
 
-def _error(field: str, problem: str, fix: str) -> ConfigError:
-    return ConfigError(" ".join(f"{field}: {problem} — fix: {fix}".splitlines()))
-
-
 def _open(path: Path):
     return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
 
@@ -75,14 +71,14 @@ def read_idx(path: str | os.PathLike, *, field: str = "task.path") -> np.ndarray
         with _open(path) as f:
             raw = f.read()
     except (OSError, EOFError) as err:  # includes gzip.BadGzipFile
-        raise _error(field, f"cannot read {path}: {err}", fix) from err
+        raise field_error(field, f"cannot read {path}: {err}", fix) from err
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise _error(field, f"{path} is not an IDX file (bad magic bytes {raw[:4].hex() or 'none'})", fix)
+        raise field_error(field, f"{path} is not an IDX file (bad magic bytes {raw[:4].hex() or 'none'})", fix)
     ndim, dtype = raw[3], np.dtype(_IDX_DTYPES[raw[2]])
     start = 4 + 4 * ndim
     shape = tuple(int(s) for s in np.frombuffer(raw[4:start], dtype=">u4")) if len(raw) >= start else None
     if shape is None or len(raw) - start != int(np.prod(shape)) * dtype.itemsize:
-        raise _error(field, f"{path} is a truncated or oversized IDX file (header {raw[:start].hex()})", fix)
+        raise field_error(field, f"{path} is a truncated or oversized IDX file (header {raw[:start].hex()})", fix)
     return np.frombuffer(raw, dtype=dtype, offset=start).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -119,20 +115,20 @@ def _bundled_csv(source: str, package: str, pip_name: str, relative: str, side: 
     except (ImportError, ValueError):
         spec = None
     if spec is None or not spec.submodule_search_locations:
-        raise _error("task.dataset", f"dataset '{source}' needs {pip_name}, which is not installed", fix)
+        raise field_error("task.dataset", f"dataset '{source}' needs {pip_name}, which is not installed", fix)
     file = Path(spec.submodule_search_locations[0]) / relative
     if not file.is_file():
-        raise _error("task.dataset", f"dataset '{source}': {file} is missing from the {pip_name} install", fix)
+        raise field_error("task.dataset", f"dataset '{source}': {file} is missing from the {pip_name} install", fix)
     try:  # np.loadtxt: ~0.07 s for mnist_5k (a bytes split + int parse takes ~0.3 s)
         table = np.loadtxt(file, delimiter=",", dtype=np.int64, ndmin=2)
     except ValueError as err:
         problem = f"dataset '{source}': cannot parse {file}: {err}"
-        raise _error("task.dataset", problem, f"reinstall {pip_name}") from err
+        raise field_error("task.dataset", problem, f"reinstall {pip_name}") from err
     pixels, labels = table[:, :-1], table[:, -1]
     bad = table.shape[1] != side * side + 1 or pixels.min() < 0 or pixels.max() > scale
     if bad or not np.isin(labels, range(10)).all():
         problem = f"dataset '{source}': {file} is not {side * side} pixels in 0..{scale} plus a label 0..9 per row"
-        raise _error("task.dataset", problem, f"reinstall {pip_name}")
+        raise field_error("task.dataset", problem, f"reinstall {pip_name}")
     return _frozen(source, pixels, scale, labels, (side, side))
 
 
@@ -141,7 +137,7 @@ def _find_mnist(directory: Path) -> list[Path]:
     names = [name for part in MNIST_PARTS for name in part]
     if not directory.is_dir():
         problem = f"{directory} is not a directory (looking for MNIST IDX files {_LOOKED_FOR})"
-        raise _error("task.path", problem, _FIX_DIR)
+        raise field_error("task.path", problem, _FIX_DIR)
     best: list[Path | None] = []
     for base in (directory, directory / "MNIST" / "raw"):
         found = [next((p for p in (base / n, base / f"{n}.gz") if p.is_file()), None) for n in names]
@@ -151,16 +147,18 @@ def _find_mnist(directory: Path) -> list[Path]:
             best = found
     if not best:
         problem = f"no MNIST IDX files in {directory} or {directory / 'MNIST' / 'raw'} (looked for {_LOOKED_FOR})"
-        raise _error("task.path", problem, _FIX_DIR)
+        raise field_error("task.path", problem, _FIX_DIR)
     missing = ", ".join(f"{n}[.gz]" for n, p in zip(names, best, strict=True) if p is None)
     base = next(p for p in best if p is not None).parent
-    raise _error("task.path", f"MNIST IDX files missing from {base}: {missing}", f"add the missing files to {base}")
+    raise field_error(
+        "task.path", f"MNIST IDX files missing from {base}: {missing}", f"add the missing files to {base}"
+    )
 
 
 def _load_mnist(path: str | os.PathLike | None) -> ImageData:
     if path is None or str(path) == "":
         fix = "set task.path to the directory holding the MNIST IDX files (e.g. train-images-idx3-ubyte.gz)"
-        raise _error("task.path", "dataset 'mnist' needs a directory but none was given", fix)
+        raise field_error("task.path", "dataset 'mnist' needs a directory but none was given", fix)
     files = _find_mnist(Path(path).expanduser())
     images, labels = [], []
     for image_file, label_file in (files[:2], files[2:]):
@@ -169,16 +167,20 @@ def _load_mnist(path: str | os.PathLike | None) -> ImageData:
         if x.ndim != 3 or x.dtype != np.uint8 or y.ndim != 1:
             got = f"got {x.dtype} {x.shape} and {y.shape}"
             problem = f"{image_file} must hold uint8 [n, height, width] and {label_file} [n] ({got})"
-            raise _error("task.path", problem, fix)
+            raise field_error("task.path", problem, fix)
         if len(x) != len(y):
-            raise _error("task.path", f"{image_file} has {len(x)} images but {label_file} has {len(y)} labels", fix)
+            raise field_error(
+                "task.path", f"{image_file} has {len(x)} images but {label_file} has {len(y)} labels", fix
+            )
         if not np.isin(y, range(10)).all():
-            raise _error("task.path", f"{label_file} has labels outside 0..9 (got {sorted(set(y.tolist()))[:12]})", fix)
+            raise field_error(
+                "task.path", f"{label_file} has labels outside 0..9 (got {sorted(set(y.tolist()))[:12]})", fix
+            )
         images.append(x)
         labels.append(y)
     if images[0].shape[1:] != images[1].shape[1:]:
         problem = f"train images are {images[0].shape[1:]} but t10k images are {images[1].shape[1:]}"
-        raise _error("task.path", problem, "use train and t10k files from the same data set")
+        raise field_error("task.path", problem, "use train and t10k files from the same data set")
     shape = (int(images[0].shape[1]), int(images[0].shape[2]))
     return _frozen("mnist", np.concatenate(images), 255, np.concatenate(labels), shape)
 
@@ -197,4 +199,4 @@ def load_images(source: str, path: str | None = None) -> ImageData:
         return _bundled_csv(source, "sklearn", "scikit-learn", "datasets/data/digits.csv.gz", side=8, scale=16)
     if source == "mnist":
         return _load_mnist(path)
-    raise _error("task.dataset", f"unknown dataset {source!r}", f"use one of {', '.join(SOURCES)}")
+    raise field_error("task.dataset", f"unknown dataset {source!r}", f"use one of {', '.join(SOURCES)}")

@@ -15,6 +15,11 @@ class ConfigError(ValueError):
     """A study file or argument is invalid; ``str(err)`` is one line naming field and fix."""
 
 
+def field_error(field: str, problem: str, fix: str) -> ConfigError:
+    """``ConfigError("<field>: <problem> — fix: <fix>")`` on one line (line breaks in the parts become spaces)."""
+    return ConfigError(" ".join(f"{field}: {problem} — fix: {fix}".splitlines()))
+
+
 def _dotted(location: Iterable[object]) -> str:
     return ".".join(str(part) for part in location)
 

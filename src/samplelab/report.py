@@ -34,10 +34,11 @@ import numpy as np
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from samplelab.analysis import StudyRuns, cell_of, cell_rows, cell_sort_key
+from samplelab.document_text import VERDICT, point_text
 
 
 def point_label(keys: list[str], cell: tuple) -> str:
-    return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in zip(keys, cell, strict=True)) or "all runs"
+    return point_text(dict(zip(keys, cell, strict=True)))
 
 
 def _cells(runs: StudyRuns) -> dict[tuple, list]:
@@ -221,7 +222,6 @@ def plot_fits(document: dict, path: Path) -> Path | None:
     if not fits:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    verdicts = {True: "agrees", False: "disagrees", None: "undetermined"}
     for number, fit in enumerate(fits):
         color = f"C{number % 10}"
         cells = [c for c in document["cells"] if all(c["point"].get(k) == v for k, v in fit["series"].items())]
@@ -236,7 +236,9 @@ def plot_fits(document: dict, path: Path) -> Path | None:
             xs = np.geomspace(min(p["x"] for p in fit["points"]), max(p["x"] for p in fit["points"]), 50)
             ax.plot(xs, fit["parameters"]["a"]["value"] * xs ** gamma["value"], color=color, lw=1, alpha=0.7)
         if fit["theory"]:
-            label += f" (theory {fit['theory']['label'] or fit['theory']['expression']}: {verdicts[fit['theory']['agrees']]})"
+            label += (
+                f" (theory {fit['theory']['label'] or fit['theory']['expression']}: {VERDICT[fit['theory']['agrees']]})"
+            )
         if entries:
             ceiling = max(e["value"] for _, e in entries) * 2
             values, lows, highs = error_bars([e for _, e in entries], ceiling)
@@ -260,7 +262,7 @@ def plot_model_selection(selections: list[dict], path: Path, delta: float) -> Pa
     fig, axes = plt.subplots(len(selections), 2, figsize=(11, 4 * len(selections)), squeeze=False)
     for (left, right), entry in zip(axes, selections, strict=True):
         sizes = np.array(entry["sizes"], dtype=float)
-        series = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in entry["series"].items())
+        series = point_text(entry["series"], empty="")
         for name, (color, style) in _STRATEGY_STYLE.items():
             estimate = entry["n_star"][name]
             label = name + ("" if estimate["value"] is None else f" (n* = {estimate['value']:.0f})")

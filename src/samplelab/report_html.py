@@ -16,20 +16,12 @@ import json
 from pathlib import Path
 
 from samplelab.analysis import StudyRuns
+from samplelab.document_text import EXPONENT_SYMBOL, VERDICT, fit_x_label, value_ci
 
-_VERDICT = {True: "agrees", False: "disagrees", None: "undetermined"}
-_SYMBOL = {"gamma": "γ", "alpha": "α", "gamma_2": "γ₂"}
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:90%}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
 th{background:#f3f3f3}figure{margin:1.5em 0}img{max-width:100%;border:1px solid #eee}
 pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:85%}.agrees{color:#17702a}.disagrees{color:#b3261e}"""
-
-
-def _interval(entry: dict | None, digits: str = ".3g") -> str:
-    if not entry or entry.get("value") is None:
-        return "—"
-    low, high = ("…" if v is None else format(v, digits) for v in entry.get("ci", [None, None]))
-    return f"{entry['value']:{digits}} [{low}, {high}]"
 
 
 def run_counts(document: dict) -> dict[str, int]:
@@ -49,18 +41,19 @@ def fit_rows(document: dict) -> list[dict[str, str]]:
     for fit in document["fits"]:
         exponent = fit["parameters"].get(fit["exponent"])
         theory = fit["theory"]
-        x = fit["x"] if fit.get("x_measure", "grid") == "grid" else f"{fit['x_measure']} (over {fit['x']})"
         rows.append(
             {
                 "y": fit["y"],
-                "x": x,
+                "x": fit_x_label(fit),
                 "series": ", ".join(f"{k}={v}" for k, v in fit["series"].items()) or "all",
-                "exponent": f"{_SYMBOL[fit['exponent']]} = {_interval(exponent)}" if exponent else fit["status"],
+                "exponent": f"{EXPONENT_SYMBOL[fit['exponent']]} = {value_ci(exponent, '.3g')}"
+                if exponent
+                else fit["status"],
                 "theory": "—"
                 if not theory
                 else f"{theory['label'] or theory['expression']}: "
                 + ("no value" if theory["predicted"] is None else f"{theory['predicted']:.3g}"),
-                "verdict": _VERDICT[theory["agrees"]] if theory else "—",
+                "verdict": VERDICT[theory["agrees"]] if theory else "—",
             }
         )
     return rows
@@ -73,8 +66,8 @@ def cell_table(document: dict) -> list[dict[str, str]]:
             **{key.split(".")[-1]: str(value) for key, value in cell["point"].items()},
             "seeds": str(cell["seeds"]),
             "converged": f"{cell['converged']}/{cell['seeds']}",
-            "KM median": _interval(cell["km"].get("0.5")),
-            "n*": _interval(cell["n_star"]) if cell["n_star"] else "—",
+            "KM median": value_ci(cell["km"].get("0.5"), ".3g"),
+            "n*": value_ci(cell["n_star"], ".3g") if cell["n_star"] else "—",
         }
         for cell in document["cells"]
     ]

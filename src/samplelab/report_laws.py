@@ -17,15 +17,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from samplelab.document_text import VERDICT, fit_x_label, point_text
 from samplelab.report import save_figure
 
 _X_LABEL = {"parameters": "trained parameters P", "tokens": "training tokens"}
 _Y_LABEL = {"final_metric": "final test metric", "early_stopped_metric": "test metric, early-stopped on validation"}
-_VERDICT = {True: "agrees", False: "disagrees", None: "undetermined"}
 
 
 def _series_label(fit: dict) -> str:
-    label = ", ".join(f"{key.split('.')[-1]}={value}" for key, value in fit["series"].items()) or "all runs"
+    label = point_text(fit["series"])
     if fit["status"] != "ok":
         return f"{label}: {fit['status']}"
     alpha = fit["parameters"]["alpha"]
@@ -33,7 +33,7 @@ def _series_label(fit: dict) -> str:
     label += f": α = {alpha['value']:.2f} [{low:.2f}, {high:.2f}]"
     theory = fit["theory"]
     if theory and theory["predicted"] is not None:
-        label += f"; theory {theory['predicted']:.2f} ({_VERDICT[theory['agrees']]})"
+        label += f"; theory {theory['predicted']:.2f} ({VERDICT[theory['agrees']]})"
     elif theory:
         label += "; theory: no measured value"
     return label
@@ -62,7 +62,7 @@ def plot_metric_laws(document: dict, path: Path) -> Path | None:
                 a, alpha, c = (fit["parameters"][name]["value"] for name in ("a", "alpha", "c"))
                 ax.plot(grid, a * grid ** (-alpha) + c, color=color, lw=1.2)
         first = group[0]
-        x_label = _X_LABEL.get(first["x_measure"], first["x"])
+        x_label = _X_LABEL.get(first["x_measure"], fit_x_label(first))
         theory = first["theory"]
         title = f"fit {index + 1}: {first['y']} vs {x_label}"
         if theory:

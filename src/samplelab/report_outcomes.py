@@ -19,13 +19,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from samplelab.analysis import StudyRuns
-from samplelab.report import error_bars, padded_curves, point_label, save_figure
+from samplelab.document_text import point_text
+from samplelab.report import error_bars, padded_curves, save_figure
 
 MAX_LINES = 10
-
-
-def _label(point: dict) -> str:
-    return point_label(list(point), tuple(point.values()))
 
 
 def _records_of(runs: StudyRuns, point: dict) -> list:
@@ -42,7 +39,7 @@ def plot_metric_vs_sparsity(runs: StudyRuns, outcomes: list[dict], path: Path) -
         if not records:
             continue
         y = [1 - r.final_metric if accuracy else r.final_metric for r in records]
-        dots = ax.scatter([r.weight_sparsity for r in records], y, s=14, alpha=0.6, label=_label(entry["point"]))
+        dots = ax.scatter([r.weight_sparsity for r in records], y, s=14, alpha=0.6, label=point_text(entry["point"]))
         central, spread = entry["weight_sparsity"], entry["test_accuracy" if accuracy else "test_metric"]
         if central["value"] is not None and spread["value"] is not None:  # an unbounded CI limit: no bar
             (x,), x_low, x_high = error_bars([central], ceiling=central["value"])
@@ -71,7 +68,7 @@ def plot_train_test_curves(runs: StudyRuns, outcomes: list[dict], path: Path) ->
         if not records:
             continue
         steps = max((r.eval_steps for r in records), key=len)
-        test_loss = loss_ax.plot(steps, _median_curve([r.test_loss for r in records]), label=_label(entry["point"]))
+        test_loss = loss_ax.plot(steps, _median_curve([r.test_loss for r in records]), label=point_text(entry["point"]))
         colour = test_loss[0].get_color()
         loss_ax.plot(steps, _median_curve([r.train_set_loss for r in records]), ls="--", color=colour)
         test = _median_curve([r.test_metric for r in records])

@@ -31,15 +31,21 @@ def retrain_stored_run(spec: RunSpec, record: RunRecord) -> tuple[RunConfig, Ens
     return config, train_ensemble(config, seeds=[spec.seed], n_trains=[config.training.n_train or 1])
 
 
+def stored_runs_of_models_with(runs: StudyRuns, method: str) -> list[RunSpec]:
+    """The study's finished (not diverged) stored runs whose model class has ``method``."""
+    done = {r.run_key for r in runs.records if r.status == "done"}
+    return [
+        spec
+        for spec in runs.study.runs
+        if spec.key in done and hasattr(MODELS.get(spec.config.model.name).factory, method)
+    ]
+
+
 def embedded_run(runs: StudyRuns, run_key: str | None = None) -> tuple[RunSpec, RunRecord]:
     """The stored run to take embeddings of: ``run_key``, or by default the first seed at the
     largest training-set size among runs of a model with ``embeddings``."""
-    records = {r.run_key: r for r in runs.records if r.status == "done"}
-    candidates = [
-        spec
-        for spec in runs.study.runs
-        if spec.key in records and hasattr(MODELS.get(spec.config.model.name).factory, "embeddings")
-    ]
+    records = {r.run_key: r for r in runs.records}
+    candidates = stored_runs_of_models_with(runs, "embeddings")
     if run_key is not None:
         chosen = [spec for spec in candidates if spec.key == run_key]
         if not chosen:

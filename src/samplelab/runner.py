@@ -204,7 +204,8 @@ def train_runs(
 
     def on_eval(ensemble: Ensemble, _chunk: int) -> None:
         steps = len(ensemble.members) * ensemble.members[0].config.training.eval_every
-        reported[ensemble_key(ensemble)] = reported.get(ensemble_key(ensemble), 0) + steps
+        key = ensemble_key(ensemble)
+        reported[key] = reported.get(key, 0) + steps
         if progress.on_eval:
             progress.on_eval(steps)
 
@@ -236,7 +237,8 @@ def train_runs(
                     in_flight[executor.submit(ensemble)] = (ensemble, attempt + 1)
                     continue
                 if isinstance(outcome, BaseException):
-                    unstored = [s.key for s in ensemble.members if s.key not in store.finished_keys([s.key])]
+                    stored_now = store.finished_keys(s.key for s in ensemble.members)
+                    unstored = [s.key for s in ensemble.members if s.key not in stored_now]
                     line = claims.record_failure(store, unstored, outcome, attempt)
                     if progress.on_failure:
                         progress.on_failure(len(unstored), line)

@@ -174,8 +174,8 @@ def _compiled_trainer(
                 )
                 positions, held = jnp.arange(extent), n_train + validation_size
                 test = positions >= held
-                if task.test_limit is not None:
-                    test &= positions < held + task.test_limit
+                if test_limit is not None:
+                    test &= positions < held + test_limit
                 in_train = positions < n_train
                 outcome = {
                     "metric": _masked_mean(metrics, test),

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from samplelab.cli.common import ProfileOpt, StoreOpt, StudyArg, _load_runs, app, console
+from samplelab.document_text import point_text
 from samplelab.errors import ConfigError
 
 
@@ -93,7 +94,9 @@ def embeddings(
         raise ConfigError(f"--out {out}: embeddings are written as .npz — fix: e.g. --out embeddings.npz")
     runs = _load_runs(study_file, profile, store, None, required=True)
     spec, record = embedded_run(runs, run)
-    console.print(f"retraining run {spec.key} ({_point(spec.point)}, seed {spec.seed})…", markup=False)
+    console.print(
+        f"retraining run {spec.key} ({point_text(spec.point, empty='no grid')}, seed {spec.seed})…", markup=False
+    )
     points, result = stored_run_embeddings(spec, record)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, embeddings=points.astype(np.float32))
@@ -105,7 +108,3 @@ def embeddings(
     )
     stored_text = "not stored" if stored is None else f"{stored:.3f}"
     console.print(f"mle (k=20, cosine, mean): {retrained:.3f} (stored with the run: {stored_text})", markup=False)
-
-
-def _point(point: dict) -> str:
-    return ", ".join(f"{key.split('.')[-1]}={value}" for key, value in point.items()) or "no grid"

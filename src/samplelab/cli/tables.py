@@ -20,6 +20,7 @@ from samplelab.cli.common import (
     app,
     console,
 )
+from samplelab.document_text import EXPONENT_SYMBOL, VERDICT, fit_x_label, value_ci
 from samplelab.errors import ConfigError
 from samplelab.store import SCALAR_COLUMNS
 
@@ -88,18 +89,7 @@ def report(
         console.print(f"wrote {path}", markup=False)
 
 
-_SYMBOL = {"gamma": "γ", "alpha": "α", "gamma_2": "γ₂"}
 _LAW_TEXT = {"power": "a·x^γ", "power_offset": "a·x^−α + c", "broken_power": "broken power"}
-
-
-def _value_ci(entry: dict | None, spec: str = ".4g") -> str:
-    """``value [low, high]`` from an analysis-document entry (— missing, ∞ unbounded)."""
-    if entry is None or entry.get("value") is None:
-        return "not reached"
-    low, high = entry["ci"]
-    low_text = "—" if low is None else format(low, spec)
-    high_text = "∞" if high is None else format(high, spec)
-    return f"{format(entry['value'], spec)} [{low_text}, {high_text}]"
 
 
 def _print_analysis(document: dict) -> None:
@@ -114,9 +104,9 @@ def _print_analysis(document: dict) -> None:
         cells.add_column(column)
     for cell in document["cells"]:
         row = [*(str(cell["point"][k]) for k in keys), str(cell["seeds"]), f"{cell['converged']}/{cell['seeds']}"]
-        row.append(_value_ci(cell["km"]["0.5"], ".3g"))
+        row.append(value_ci(cell["km"]["0.5"], ".3g"))
         if fixed:
-            row.append("—" if cell["n_star"] is None else _value_ci(cell["n_star"]))
+            row.append("—" if cell["n_star"] is None else value_ci(cell["n_star"]))
         cells.add_row(*row)
     console.print(cells)
     probe = document.get("attention_entropy")
@@ -136,16 +126,15 @@ def _print_analysis(document: dict) -> None:
     for number, fit in enumerate(document["fits"], start=1):
         series = ", ".join(f"{k}={v}" for k, v in fit["series"].items()) or "all cells"
         exponent = fit["parameters"].get(fit["exponent"])
-        result = f"{_SYMBOL[fit['exponent']]} = {_value_ci(exponent, '.3f')}" if exponent else fit["status"]
-        x = fit["x"] if fit.get("x_measure", "grid") == "grid" else f"{fit['x_measure']} (over {fit['x']})"
-        lines = [f"{number}. {fit['y']} = {_LAW_TEXT[fit['law']]}, x = {x} ({series}): {result}"]
+        result = f"{EXPONENT_SYMBOL[fit['exponent']]} = {value_ci(exponent, '.3f')}" if exponent else fit["status"]
+        lines = [f"{number}. {fit['y']} = {_LAW_TEXT[fit['law']]}, x = {fit_x_label(fit)} ({series}): {result}"]
         theory = fit["theory"]
         if theory:
             label = theory["label"] or theory["expression"]
             if theory["predicted"] is None:
                 lines.append(f"   theory: ({label}) → no prediction: a measured variable was not recorded")
             else:
-                verdict = {True: "agrees", False: "disagrees", None: "undetermined"}[theory["agrees"]]
+                verdict = VERDICT[theory["agrees"]]
                 relation = {"equal": "=", "above": ">", "below": "<"}[theory["relation"]]
                 bound = (
                     "; " + ", ".join(f"{k} = {v:.3g}" for k, v in theory["variables"].items())
@@ -186,7 +175,7 @@ def _print_outcomes(document: dict, level: str) -> None:
     for column in [*keys, "runs", *(title for _, title in measured)]:
         table.add_column(column)
     for entry in outcomes:
-        cells = [_value_ci(entry.get(name), ".3g") if entry.get(name, {}).get("n") else "—" for name, _ in measured]
+        cells = [value_ci(entry.get(name), ".3g") if entry.get(name, {}).get("n") else "—" for name, _ in measured]
         runs = f"{entry['runs'] - entry['diverged_runs']}/{entry['runs']}"
         table.add_row(*(str(entry["point"][k]) for k in keys), runs, *cells)
     console.print(table)
@@ -203,14 +192,14 @@ def _print_model_selection(entry: dict, level: str, delta: float) -> None:
     table.add_column("strategy")
     table.add_column(f"n* (δ={delta:g}) [{level} CI]")
     for name, estimate in entry["n_star"].items():
-        table.add_row(escape(name), _value_ci(estimate))
+        table.add_row(escape(name), value_ci(estimate))
     table.add_row(
-        f"selected + {entry['validation_size']} validation examples", _value_ci(entry["n_star_with_validation"])
+        f"selected + {entry['validation_size']} validation examples", value_ci(entry["n_star_with_validation"])
     )
     console.print(table)
     ratio = entry["ratio_largest_to_selected"]
     console.print(
-        f"n*(largest) / n*(selected) = {_value_ci(ratio, '.3g')} (paired bootstrap over {entry['seeds']} seeds)",
+        f"n*(largest) / n*(selected) = {value_ci(ratio, '.3g')} (paired bootstrap over {entry['seeds']} seeds)",
         markup=False,
     )
 

@@ -20,6 +20,7 @@ from samplelab.cli.common import (
     app,
     console,
 )
+from samplelab.document_text import point_text
 from samplelab.errors import ConfigError
 
 
@@ -180,19 +181,15 @@ def refine(
     for number, statuses in enumerate(history[:-1], start=1):
         added = [s for s in statuses if s.added is not None]
         if added:
-            sizes = ", ".join(f"{_point_text(s.point)}: n={s.added}" for s in added)
+            sizes = ", ".join(f"{point_text(s.point, empty='all')}: n={s.added}" for s in added)
             console.print(f"round {number}: added {sizes}", markup=False)
     for status in history[-1]:
         value = "not reached" if status.n_star is None else f"{status.n_star:.4g}"
         console.print(
-            f"{_point_text(status.point)}: n* = {value} {_interval_text(status.ci)} — "
+            f"{point_text(status.point, empty='all')}: n* = {value} {_interval_text(status.ci)} — "
             f"{status.reason or f'open (a further round would add n={status.added})'}",
             markup=False,
         )
-
-
-def _point_text(point: dict) -> str:
-    return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in point.items()) or "all"
 
 
 def _interval_text(ci) -> str:
