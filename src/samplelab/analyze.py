@@ -15,6 +15,7 @@ import numpy as np
 from samplelab import __version__
 from samplelab.analysis import StudyRuns, cell_of, cell_sort_key, json_interval
 from samplelab.analysis_config import N_TRAIN, AnalysisConfig, FitConfig
+from samplelab.claim_table import check_claims
 from samplelab.measure import samples_to_threshold, train_size_to_threshold
 from samplelab.model_probes import parameter_count, tokens_per_example
 from samplelab.outcomes import cell_outcomes
@@ -302,6 +303,7 @@ def _fit_json(fit: FitConfig, series: FitSeries, analysis: AnalysisConfig) -> di
     }
     if np.unique(x[valid]).size < MIN_DISTINCT_X[fit.law]:
         result["status"] = f"too few points: {fit.law} needs {MIN_DISTINCT_X[fit.law]} distinct x with a value"
+        result["theory"] = _theory_json(fit, series, None)
         return result
     estimate = fit_law(fit.law, x[valid], y[valid], fit.bounds)
     boot = fit_law_batch(fit.law, x, series.replicates, fit.bounds)
@@ -313,25 +315,29 @@ def _fit_json(fit: FitConfig, series: FitSeries, analysis: AnalysisConfig) -> di
         result["parameters"][name] = {"value": value, "ci": json_interval((low, high))}
     result["relative_rmse"] = float(np.sqrt(estimate["loss"] / valid.sum()))
     result["extrapolation"] = _extrapolation(fit, x[valid], y[valid])
-    if fit.theory:
-        theory = fit.theory
-        variables = {n: _variable_value(series, p) for n, p in theory.variables.items()}
-        # A measured variable the runs did not record (e.g. a model without embeddings): no prediction.
-        predicted = (
-            evaluate_expression(theory.exponent, variables) if np.isfinite(list(variables.values())).all() else None
-        )
-        ci = result["parameters"][EXPONENT[fit.law]]["ci"]
-        result["theory"] = {
-            "label": theory.label,
-            "expression": theory.exponent,
-            "relation": theory.relation,
-            "predicted": predicted,
-            "variables": {name: value if np.isfinite(value) else None for name, value in variables.items()},
-            "agrees": None
-            if predicted is None
-            else agrees(theory.relation, predicted, tuple(float("nan") if v is None else v for v in ci)),
-        }
+    result["theory"] = _theory_json(fit, series, result["parameters"][EXPONENT[fit.law]]["ci"])
     return result
+
+
+def _theory_json(fit: FitConfig, series: FitSeries, ci: list | None) -> dict | None:
+    """The fit's theory with its prediction and verdict (``None`` without a fitted CI)."""
+    theory = fit.theory
+    if theory is None:
+        return None
+    variables = {n: _variable_value(series, p) for n, p in theory.variables.items()}
+    # A measured variable the runs did not record (e.g. a model without embeddings): no prediction.
+    finite = np.isfinite(list(variables.values())).all()
+    predicted = evaluate_expression(theory.exponent, variables) if finite else None
+    return {
+        "label": theory.label,
+        "expression": theory.exponent,
+        "relation": theory.relation,
+        "predicted": predicted,
+        "variables": {name: value if np.isfinite(value) else None for name, value in variables.items()},
+        "agrees": None
+        if predicted is None or ci is None
+        else agrees(theory.relation, predicted, tuple(float("nan") if v is None else v for v in ci)),
+    }
 
 
 def entropy_probe(records: list[RunRecord]) -> dict | None:
@@ -370,6 +376,8 @@ def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 
         for series in _fit_points(fit, runs, cells, analysis, seed):
             if all(series.point.get(key) == value for key, value in fit.where.items()):
                 fits.append({"fit_index": index, **_fit_json(fit, series, analysis)})
+    cell_documents = [_cell_json(cell) for cell in cells]
+    outcomes = cell_outcomes(runs, analysis, seed) if analysis.outcomes else []
     return {
         "schema": SCHEMA,
         "samplelab_version": __version__,
@@ -386,9 +394,10 @@ def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 
             "seed": seed,
         },
         "runs": len(runs.records),
-        "cells": [_cell_json(cell) for cell in cells],
+        "cells": cell_documents,
         "fits": fits,
+        "claims": check_claims(analysis, cell_documents, outcomes),
         "attention_entropy": entropy_probe(runs.records),
         "model_selection": model_selection(runs, analysis, seed),
-        "outcomes": cell_outcomes(runs, analysis, seed) if analysis.outcomes else [],
+        "outcomes": outcomes,
     }

@@ -101,7 +101,7 @@ def refine_n_star(
         if not specs:
             return history
         # Register every added run, even one another study already trained (same key).
-        store.register_study(study.name, study.profile, [(s.key, s.point) for s in specs])
+        store.register_study(study.name, study.profile, [(s.key, s.point) for s in specs], study.source, study.text)
         train_runs(specs, store, max_ensemble=max_ensemble, progress=progress)  # only those not yet stored
     history.append(plan_round(study, store, ratio, max_rounds + 1)[1])
     return history

@@ -1,9 +1,10 @@
 """A study's report as one self-contained HTML file (figures embedded) and a Markdown summary.
 
-``report.html`` opens offline in any browser: the question (the study's description), run
-counts (converged / censored / diverged), the grid and the base config, every figure as an
-embedded PNG, the fitted laws with their CIs beside the theory and its verdict, and the
-per-cell statistics. ``summary.md`` has the same text and tables, with the figures linked.
+``report.html`` opens offline in any browser. Per study: the question (the study's
+description), run counts (converged / censored / diverged), its claims with their verdicts,
+the fitted laws with their CIs beside the theory, every figure as an embedded PNG, the
+per-cell statistics, the grid and the base config. A report of several studies (the
+store's, ``report_store.py``) opens with the claim table of all of them. ``summary.md`` has the same text and tables, with the figures linked.
 Everything comes from the analysis document (``analyze_study``) and the figures written
 from the same stored runs.
 """
@@ -15,12 +16,14 @@ import html
 import json
 from pathlib import Path
 
+from samplelab import __version__
 from samplelab.analysis import StudyRuns
+from samplelab.claim_table import claim_rows
 from samplelab.document_text import EXPONENT_SYMBOL, VERDICT, fit_x_label, value_ci
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:90%}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
-th{background:#f3f3f3}figure{margin:1.5em 0}img{max-width:100%;border:1px solid #eee}
+th{background:#f3f3f3}section{border-top:2px solid #ddd;margin-top:2em}figure{margin:1.5em 0}img{max-width:100%;border:1px solid #eee}
 pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:85%}.agrees{color:#17702a}.disagrees{color:#b3261e}"""
 
 
@@ -96,53 +99,87 @@ def _markdown_table(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_study_report(runs: StudyRuns, document: dict, figures: list[Path], out_dir: Path) -> tuple[Path, Path]:
-    """Write ``report.html`` (self-contained) and ``summary.md`` into ``out_dir``; returns both paths."""
+def study_section(
+    runs: StudyRuns, document: dict, figures: list[Path], out_dir: Path, level: int = 1
+) -> tuple[str, str]:
+    """One study's part of the report: ``(HTML, Markdown)``; figure links are relative to ``out_dir``.
+
+    ``level`` is the heading level of the study's title (its subsections are one deeper).
+    """
     study = runs.study
     title = f"{study.name} [{study.profile}]"
-    counts = run_counts(document)
+    counts_text = ", ".join(f"{value} {name}" for name, value in run_counts(document).items())
     config = runs.records[0].config if runs.records else {}
     grid = {key: [str(v) for v in values] for key, values in study.grid.items()}
-    counts_text = ", ".join(f"{value} {name}" for name, value in counts.items())
-    sections = [
-        f"<h1>{html.escape(title)}</h1>",
+    anchor = html.escape(f"{study.name}-{study.profile}")
+    h, sub = f"h{level}", f"h{level + 1}"
+    parts = [
+        f'<section id="{anchor}"><{h}>{html.escape(title)}</{h}>',
         f"<p><b>Question.</b> {html.escape(study.description or '(no description)')}</p>",
         f"<p><b>Runs.</b> {html.escape(counts_text)} (seeds per cell that reached the threshold / did not).</p>",
-        "<h2>Fitted laws and theory</h2>",
+        f"<{sub}>Claims</{sub}>",
+        _html_table(claim_rows(document)),
+        f"<{sub}>Fitted laws and theory</{sub}>",
         _html_table(fit_rows(document)),
-        "<h2>Figures</h2>",
+        f"<{sub}>Figures</{sub}>",
     ]
     for figure in figures:
         data = base64.b64encode(Path(figure).read_bytes()).decode()
-        sections.append(
+        parts.append(
             f'<figure><img alt="{html.escape(figure.stem)}" src="data:image/png;base64,{data}">'
             f"<figcaption>{html.escape(figure.name)}</figcaption></figure>"
         )
-    sections += [
-        "<h2>Cells</h2>",
+    parts += [
+        f"<{sub}>Cells</{sub}>",
         _html_table(cell_table(document)),
-        "<h2>Grid and base config</h2>",
+        f"<{sub}>Grid and base config</{sub}>",
         f"<pre>{html.escape(json.dumps(grid, indent=1))}</pre>",
         f"<pre>{html.escape(json.dumps(config, indent=1, sort_keys=True))}</pre>",
-        f"<p>samplelab {html.escape(document['samplelab_version'])} · study file {html.escape(study.source)}</p>",
+        f"<p>study file {html.escape(study.source)}</p></section>",
     ]
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    page = f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-    page += f"<style>{_STYLE}</style></head><body>{''.join(sections)}</body></html>\n"
-    html_path = out_dir / "report.html"
-    html_path.write_text(page, encoding="utf-8")
+    hashes = "#" * level
     markdown = [
-        f"# {title}\n",
+        f"{hashes} {title}\n",
         f"**Question.** {study.description or '(no description)'}\n",
         f"**Runs.** {counts_text}.\n",
-        "## Fitted laws and theory\n",
+        f"{hashes}# Claims\n",
+        _markdown_table(claim_rows(document)),
+        f"{hashes}# Fitted laws and theory\n",
         _markdown_table(fit_rows(document)),
-        "## Figures\n",
-        *(f"![{figure.stem}]({figure.name})\n" for figure in figures),
-        "## Cells\n",
+        f"{hashes}# Figures\n",
+        *(f"![{figure.stem}]({Path(figure).relative_to(out_dir).as_posix()})\n" for figure in figures),
+        f"{hashes}# Cells\n",
         _markdown_table(cell_table(document)),
     ]
+    return "".join(parts), "\n".join(markdown)
+
+
+def write_report(
+    title: str, sections: list[tuple[str, str]], out_dir: Path, claims: list[dict[str, str]] | None = None
+) -> tuple[Path, Path]:
+    """Write ``report.html`` (self-contained) and ``summary.md`` into ``out_dir``; returns both paths.
+
+    ``sections`` are :func:`study_section` outputs; ``claims``, if given, opens the report
+    as the claim table of every study (with links to each study's section).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    head_html, head_md = [], []
+    if claims is not None:
+        head_html = [f"<h1>{html.escape(title)}</h1>", "<h2>Claims</h2>", _html_table(claims)]
+        head_md = [f"# {title}\n", "## Claims\n", _markdown_table(claims)]
+    page = f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+    body = "".join([*head_html, *(section for section, _ in sections)])
+    page += f"<style>{_STYLE}</style></head><body>{body}<footer><p>samplelab {html.escape(__version__)}</p>"
+    page += "</footer></body></html>\n"
+    html_path = out_dir / "report.html"
+    html_path.write_text(page, encoding="utf-8")
     md_path = out_dir / "summary.md"
-    md_path.write_text("\n".join(markdown), encoding="utf-8")
+    md_path.write_text("\n".join([*head_md, *(markdown for _, markdown in sections)]), encoding="utf-8")
     return html_path, md_path
+
+
+def write_study_report(runs: StudyRuns, document: dict, figures: list[Path], out_dir: Path) -> tuple[Path, Path]:
+    """The report of one study (``samplelab report STUDY``): its section alone."""
+    title = f"{runs.study.name} [{runs.study.profile}]"
+    return write_report(title, [study_section(runs, document, figures, Path(out_dir))], out_dir)

@@ -178,7 +178,9 @@ def run_study(
     max_retries: int = DEFAULT_MAX_RETRIES,
 ) -> int:
     """Train every unstored run of ``study`` into ``store``; returns the number this call stored."""
-    store.register_study(study.name, study.profile, [(spec.key, spec.point) for spec in study.runs])
+    store.register_study(
+        study.name, study.profile, [(spec.key, spec.point) for spec in study.runs], study.source, study.text
+    )
     return train_runs(
         study.runs, store, max_ensemble=max_ensemble, progress=progress, executor=executor, max_retries=max_retries
     )

@@ -24,6 +24,10 @@ Schema (queryable directly with ``sqlite3``, DuckDB or pandas):
 ``study_runs`` — which runs belong to which study and profile, with their grid point:
     ``study`` TEXT, ``profile`` TEXT, ``run_key`` TEXT, ``point_json`` TEXT; PK (study, profile, run_key).
 
+``study_files`` — the study file each study/profile was last run from, so that reports
+    need only the store: ``study`` TEXT, ``profile`` TEXT, ``source`` TEXT (the path it was
+    read from), ``text`` TEXT (the whole TOML file), ``registered_at`` TEXT; PK (study, profile).
+
 ``claims`` — ensembles being trained now (see ``claims.py``): ``ensemble_key`` TEXT PK, the
     owner's ``host`` TEXT, ``pid`` INTEGER and process start time ``started`` TEXT, and
     ``claimed_at`` TEXT (UTC ISO). Rows of dead owners are stale and taken over.
@@ -77,6 +81,14 @@ CREATE TABLE IF NOT EXISTS runs (
     train_set_loss BLOB,
     weight_sparsity REAL,
     embedding_dimension REAL
+);
+CREATE TABLE IF NOT EXISTS study_files (
+    study TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    source TEXT NOT NULL,
+    text TEXT NOT NULL,
+    registered_at TEXT NOT NULL,
+    PRIMARY KEY (study, profile)
 );
 CREATE TABLE IF NOT EXISTS claims (
     ensemble_key TEXT PRIMARY KEY,
@@ -219,9 +231,20 @@ class ResultStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def register_study(self, study: str, profile: str, runs: Iterable[tuple[str, dict]]) -> None:
-        """Record that runs ``(run_key, grid point)`` belong to ``study``/``profile``."""
+    def register_study(
+        self, study: str, profile: str, runs: Iterable[tuple[str, dict]], source: str = "", text: str = ""
+    ) -> None:
+        """Record that runs ``(run_key, grid point)`` belong to ``study``/``profile``, and, if
+        ``text`` is given, the study file's TOML (read from ``source``) it was run from."""
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         with self._db:
+            if text:
+                self._db.execute(
+                    "INSERT INTO study_files (study, profile, source, text, registered_at) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (study, profile) DO UPDATE SET source = excluded.source, text = excluded.text, "
+                    "registered_at = excluded.registered_at",
+                    (study, profile, source, text, now),
+                )
             self._db.executemany(
                 "INSERT INTO study_runs (study, profile, run_key, point_json) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT DO NOTHING",
@@ -277,6 +300,12 @@ class ResultStore:
         """``(study, profile, runs registered)`` for every study in the store."""
         return self._db.execute(
             "SELECT study, profile, COUNT(*) FROM study_runs GROUP BY study, profile ORDER BY study, profile"
+        ).fetchall()
+
+    def study_files(self) -> list[tuple[str, str, str, str]]:
+        """``(study, profile, source, TOML text)`` of every study run with a stored file."""
+        return self._db.execute(
+            "SELECT study, profile, source, text FROM study_files ORDER BY study, profile"
         ).fetchall()
 
     def study_runs(self, study: str, profile: str) -> list[RunRecord]:

@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
 
-from samplelab.analysis_config import N_TRAIN, AnalysisConfig, check_fits, check_model_selection
+from samplelab.analysis_config import N_TRAIN, AnalysisConfig, check_claims, check_fits, check_model_selection
 from samplelab.config import RUN_SECTIONS, RunConfig, check_dataset_fits, resolve_run_config, run_key, shape_key
 from samplelab.errors import ConfigError, config_error_from_validation
 from samplelab.memory import check_fits_in_memory
@@ -100,6 +100,7 @@ class Study:
     runs: list[RunSpec]
     source: str
     analysis: AnalysisConfig = dataclasses.field(default_factory=AnalysisConfig)
+    text: str = ""  # the study file's TOML, kept in the store so reports need no file
 
 
 def with_n_train(spec: RunSpec, n_train: int) -> RunSpec:
@@ -119,16 +120,25 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     return merged
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file, turning syntax errors into one-line ConfigErrors."""
+def read_study_text(path: Path) -> str:
+    """A study file's text, a missing or unreadable file as a one-line ConfigError."""
     try:
-        text = Path(path).read_text()
+        return Path(path).read_text()
     except OSError as err:
         raise ConfigError(f"{path}: cannot read ({err.strerror}) — fix: give the path of a study .toml file") from None
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    """Parse TOML text, turning syntax errors into one-line ConfigErrors naming ``source``."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: invalid TOML: {err} — fix: correct the syntax at that line") from None
+        raise ConfigError(f"{source}: invalid TOML: {err} — fix: correct the syntax at that line") from None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file, turning syntax errors into one-line ConfigErrors."""
+    return parse_toml(read_study_text(path), str(path))
 
 
 def _check_field(dotted: str, key: str) -> None:
@@ -221,8 +231,12 @@ def _plain(value: GridValue | SectionTable) -> GridValue:
 
 def load_study(path: str | Path, profile: str | None = None) -> Study:
     """Read, validate and expand a study file (with ``profile`` merged in, if given)."""
-    raw = read_toml(Path(path))
-    source = str(path)
+    return load_study_text(read_study_text(Path(path)), str(path), profile)
+
+
+def load_study_text(text: str, source: str, profile: str | None = None) -> Study:
+    """Validate and expand a study from its TOML ``text``; ``source`` names it in errors."""
+    raw = parse_toml(text, source)
     profiles = raw.get("profiles", {})
     if profile is not None:
         if not isinstance(profiles, dict) or profile not in profiles:
@@ -234,7 +248,7 @@ def load_study(path: str | Path, profile: str | None = None) -> Study:
     except ValidationError as err:
         raise ConfigError(f"{source}: {config_error_from_validation(err, model=StudyFile)}") from None
     try:
-        return expand_study(study, profile or "default", source)
+        return dataclasses.replace(expand_study(study, profile or "default", source), text=text)
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None
 
@@ -279,4 +293,5 @@ def expand_study(study: StudyFile, profile: str, source: str) -> Study:
     validation_size = min(r.config.training.validation_size for r in runs)
     check_fits(study.analysis, grid, runs[0].config.training.regime, validation_size)
     check_model_selection(study.analysis, grid, runs[0].config.training.regime, validation_size)
+    check_claims(study.analysis, grid, runs[0].config.training.regime)
     return Study(study.name, profile, study.description, grid, runs, source, study.analysis)

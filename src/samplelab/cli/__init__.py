@@ -11,7 +11,7 @@ import sys
 import typer
 
 from samplelab import __version__
-from samplelab.cli import dimension, tables, train  # noqa: F401  (registers the commands)
+from samplelab.cli import dimension, reproduce, tables, train  # noqa: F401  (registers the commands)
 from samplelab.cli.common import INTERRUPTED, app
 from samplelab.errors import ConfigError
 

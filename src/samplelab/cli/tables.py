@@ -16,6 +16,7 @@ from samplelab.cli.common import (
     ThresholdOpt,
     _load_runs,
     _measure_of,
+    _open_store,
     _print_rows,
     app,
     console,
@@ -66,14 +67,23 @@ def results(
 
 @app.command()
 def report(
-    study_file: Path = StudyArg,
+    study_file: Path | None = typer.Argument(
+        None, help="study file (.toml); omitted: every study in the store", show_default=False
+    ),
     profile: str | None = ProfileOpt,
     store: Path = StoreOpt,
-    out: Path = typer.Option(Path("reports"), "--out", help="folder for the figures"),
+    out: Path = typer.Option(Path("reports"), "--out", help="folder for report.html, summary.md and the figures"),
     threshold_relative: float | None = ThresholdOpt,
 ) -> None:
-    """Write the study's figures (PNG), a self-contained report.html and a summary.md, and
-    print its per-cell table."""
+    """Write a self-contained report.html, a summary.md and the figures (PNG).
+
+    With a study file: that study, and its per-cell table is printed. Without: every study
+    the store holds (from the study files it keeps), opening with the claim table, which is
+    printed; --profile then keeps only studies run with that profile.
+    """
+    if study_file is None:
+        _report_store(store, out, profile, threshold_relative)
+        return
     from samplelab.analysis import cell_rows
     from samplelab.analyze import analyze_study
     from samplelab.report import write_figures
@@ -87,6 +97,44 @@ def report(
     figures = write_figures(runs, out, document)
     for path in [*figures, *write_study_report(runs, document, figures, out)]:
         console.print(f"wrote {path}", markup=False)
+
+
+def _report_store(store: Path, out: Path, profile: str | None, threshold_relative: float | None) -> None:
+    from samplelab.report_store import stored_studies, write_store_report
+
+    if threshold_relative is not None:
+        raise ConfigError("--threshold-relative: applies to one study — fix: give its study file, or drop the option")
+    with _open_store(store, must_exist=True) as results:
+        studies, skipped = stored_studies(results)
+        kept = [s for s in studies if profile is None or s.profile == profile]
+        if not kept:
+            held = ", ".join(f"{s.name} [{s.profile}]" for s in studies) or "none with a stored study file"
+            raise ConfigError(f"--store {store}: no studies to report (the store holds: {held}) — fix: run one first")
+        result = write_store_report(results, out, kept)
+    for line in skipped + result.skipped:
+        console.print(f"left out {line}", markup=False)
+    print_claim_table(result.claims)
+    console.print(f"wrote {result.html} and {result.markdown} ({len(result.studies)} studies)", markup=False)
+
+
+def print_claim_table(rows: list[dict[str, str]]) -> None:
+    """The claim table in the terminal, verdicts coloured."""
+    from rich.table import Table
+
+    table = Table(title="claims: the seeds' statements beside what was measured")
+    for column in ("study", "claim", "measured", "expected", "verdict"):
+        table.add_column(column, overflow="fold")
+    colour = {"agrees": "green", "disagrees": "red"}
+    for row in rows:
+        verdict = row["verdict"]
+        styled = f"[{colour[verdict]}]{verdict}[/]" if verdict in colour else verdict
+        table.add_row(*(escape(row[c]) for c in ("study", "claim", "measured", "expected")), styled)
+    if not rows:
+        console.print("no claims: none of these studies states a theory or a claim", markup=False)
+        return
+    console.print(table)
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in ("agrees", "disagrees", "undetermined")}
+    console.print(", ".join(f"{n} {v}" for v, n in counts.items() if n), markup=False)
 
 
 _LAW_TEXT = {"power": "a·x^γ", "power_offset": "a·x^−α + c", "broken_power": "broken power"}

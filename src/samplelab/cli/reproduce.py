@@ -1,0 +1,150 @@
+"""``samplelab reproduce``: run every seed study of a plan, then report and print the claims."""
+
+from __future__ import annotations
+
+import signal
+import time
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from samplelab.cli.common import MaxEnsembleOpt, StoreOpt, _exit_on_interrupt, _open_store, app, console
+from samplelab.cli.tables import print_claim_table
+
+DEFAULT_PLAN = Path("studies/reproduce.toml")
+
+
+class ReproduceProfile(StrEnum):
+    quick = "quick"
+    full = "full"
+
+
+def _minutes_text(minutes: float | None) -> str:
+    if minutes is None:
+        return ""
+    seconds = round(minutes * 60)
+    return f"expected {seconds // 60}:{seconds % 60:02d}"
+
+
+@app.command()
+def reproduce(
+    profile: ReproduceProfile = typer.Option(
+        ReproduceProfile.quick, "--profile", "-p", help="quick (2 CPU cores, < 30 min) or full (the authors' sizes)"
+    ),
+    plan: Path = typer.Option(DEFAULT_PLAN, "--plan", help="the plan file: which studies each profile runs"),
+    store: Path = StoreOpt,
+    out: Path = typer.Option(Path("reports"), "--out", help="folder for report.html, summary.md and the figures"),
+    max_ensemble: int = MaxEnsembleOpt,
+) -> None:
+    """Run every seed study of the plan through the store (re-running resumes), then write
+    the report of those studies and print the claim table.
+
+    Shows one bar for the whole plan and one per study, each with its ETA (before a study
+    starts: the time it took on 2 CPU cores, from the plan).
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from samplelab.claims import failed_runs
+    from samplelab.refine import refine_n_star
+    from samplelab.report_store import write_store_report
+    from samplelab.reproduce import load_plan
+    from samplelab.runner import RunProgress, enable_compilation_cache, run_study
+
+    planned = load_plan(plan, profile.value)
+    enable_compilation_cache()
+    began = time.perf_counter()
+    # The whole plan's bar counts expected seconds: each study's share is its measured
+    # minutes (or the mean of the others), filled in proportion to its model-steps.
+    known = [p.minutes for p in planned if p.minutes is not None]
+    weights = [60 * (p.minutes or (sum(known) / len(known) if known else 1.0)) for p in planned]
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[runs]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[note]}"),
+    )
+    previous_handler = signal.signal(signal.SIGINT, _exit_on_interrupt)
+    trained = 0
+    try:
+        with _open_store(store) as results, Progress(*columns, console=console) as bar:
+            overall = bar.add_task(
+                f"[bold]reproduce {profile.value}[/bold]", total=sum(weights), runs=f"{len(planned)} studies", note=""
+            )
+            tasks = [
+                bar.add_task(
+                    escape(f"{p.study.name} [{p.study.profile}]"),
+                    total=1,
+                    start=False,
+                    runs="",
+                    note=_minutes_text(p.minutes),
+                )
+                for p in planned
+            ]
+            shares = [0.0] * len(planned)
+            for index, (entry, task) in enumerate(zip(planned, tasks, strict=True)):
+                state = {"done": 0, "total": 0, "runs": 0, "pending": 0}
+                bar.start_task(task)
+                bar.update(task, note="")
+
+                def on_plan(pending: int, ensembles: int, model_steps: int, state=state, task=task) -> None:
+                    state["total"] += model_steps
+                    state["pending"] += pending
+                    bar.update(task, total=max(state["total"], 1), runs=f"{state['runs']}/{state['pending']} runs")
+
+                def on_eval(model_steps: int, state=state, task=task, index=index) -> None:
+                    state["done"] += model_steps
+                    bar.update(task, completed=state["done"])
+                    shares[index] = weights[index] * min(state["done"] / max(state["total"], 1), 1.0)
+                    bar.update(overall, completed=sum(shares))
+
+                def on_ensemble(runs: int, state=state, task=task) -> None:
+                    state["runs"] += runs
+                    bar.update(task, runs=f"{state['runs']}/{state['pending']} runs")
+
+                def on_failure(runs: int, error: str) -> None:
+                    bar.console.print(f"{runs} runs failed: {error}", markup=False)
+
+                progress = RunProgress(on_plan, on_eval, on_ensemble, on_failure)
+                trained += run_study(entry.study, results, max_ensemble=max_ensemble, progress=progress)
+                if entry.refine_rounds:
+                    refine_n_star(
+                        entry.study,
+                        results,
+                        max_rounds=entry.refine_rounds,
+                        max_ensemble=max_ensemble,
+                        progress=progress,
+                    )
+                bar.update(task, total=max(state["total"], 1), completed=max(state["total"], 1))
+                bar.stop_task(task)
+                shares[index] = weights[index]
+                bar.update(overall, completed=sum(shares))
+            studies = [entry.study for entry in planned]
+            failed = failed_runs(results, (spec.key for study in studies for spec in study.runs))
+            bar.update(overall, note="writing the report")
+            report = write_store_report(
+                results, out, studies, on_study=lambda s: bar.update(overall, note=f"report: {s.name}")
+            )
+            bar.update(overall, note="")
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+    for line in report.skipped:
+        console.print(f"left out {line}", markup=False)
+    print_claim_table(report.claims)
+    minutes, seconds = divmod(round(time.perf_counter() - began), 60)
+    console.print(
+        f"reproduce {profile.value}: {len(planned)} studies, {trained} runs trained, {minutes} min {seconds} s; "
+        f"wrote {report.html} and {report.markdown}",
+        markup=False,
+    )
+    if failed:
+        console.print(
+            f"{len(failed)} runs failed ({failed[0][1]}); they are in the store's failed_runs table, and the next "
+            "`samplelab reproduce` tries them again",
+            markup=False,
+        )
+        raise typer.Exit(1)
