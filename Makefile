@@ -1,5 +1,6 @@
 # samplelab — two commands do all the set-up on a fresh machine:
-#   make run    creates .venv, installs, runs the main study and writes the report
+#   make run    creates .venv, installs, runs `samplelab reproduce --profile quick`: the seed
+#               studies, the report (reports/report.html) and the claim table
 #   make test   creates .venv, installs, runs the test suite
 SHELL := /bin/bash
 VENV := .venv
@@ -7,7 +8,6 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 STORE ?= runs/samplelab.sqlite
 PROFILE ?= quick
-MAIN_STUDY := studies/setfind2_setsize.toml
 # Bench-only interpreter for the PyTorch baseline (torch ships CPU wheels for 3.11 here).
 TORCH_VENV := .venv-torch
 TORCH_PYTHON ?= python3.11
@@ -23,11 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 run: install
-	$(VENV)/bin/samplelab run $(MAIN_STUDY) --profile $(PROFILE) --store $(STORE)
-	$(VENV)/bin/samplelab refine $(MAIN_STUDY) --profile $(PROFILE) --store $(STORE) --max-rounds 2
-	$(VENV)/bin/samplelab report $(MAIN_STUDY) --profile $(PROFILE) --store $(STORE) --out reports/setfind2_setsize
-	$(VENV)/bin/samplelab analyze $(MAIN_STUDY) --profile $(PROFILE) --store $(STORE) --json > reports/setfind2_setsize/analysis.json
-	$(VENV)/bin/samplelab analyze $(MAIN_STUDY) --profile $(PROFILE) --store $(STORE)
+	$(VENV)/bin/samplelab reproduce --profile $(PROFILE) --store $(STORE) --out reports
 
 test: install
 	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15

@@ -13,7 +13,8 @@ from samplelab.study import load_study, read_toml
 from samplelab.trainer import train_ensemble
 
 ROOT = Path(__file__).resolve().parents[1]
-STUDIES = sorted((ROOT / "studies").glob("*.toml"))
+PLAN = ROOT / "studies" / "reproduce.toml"  # what `samplelab reproduce` runs, not a study
+STUDIES = sorted(path for path in (ROOT / "studies").glob("*.toml") if path != PLAN)
 
 
 def test_readme_python_examples_run():
@@ -29,6 +30,16 @@ def test_shipped_studies_validate_in_every_profile(path):
     for profile in profiles:
         study = load_study(path, profile)
         assert study.runs and len({r.key for r in study.runs}) == len(study.runs)
+
+
+def test_reproduce_plan_covers_every_study_and_quick_fits_in_30_minutes():
+    from samplelab.reproduce import load_plan
+
+    every = {path.stem for path in STUDIES}
+    for profile in ("quick-all", "full"):
+        assert {entry.study.name for entry in load_plan(PLAN, profile)} == every, profile
+    quick = load_plan(PLAN, "quick")
+    assert all(entry.minutes for entry in quick) and sum(entry.minutes for entry in quick) < 30
 
 
 def test_setsize_quick_profile_shape():

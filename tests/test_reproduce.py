@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import shutil
 import sqlite3
 import textwrap
 
@@ -12,6 +13,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+from conftest import TINY_STUDY  # a module fixture cannot use the function-scoped tiny_study
 from samplelab.analysis_config import AnalysisConfig
 from samplelab.claim_table import check_claims
 from samplelab.cli import main
@@ -139,15 +141,25 @@ def _embedded_images(page: str) -> list[np.ndarray]:
     ]
 
 
-def test_reproduce_runs_the_plan_reports_from_the_store_and_resumes(tmp_path, tiny_study, capsys):
-    tiny_study.write_text(tiny_study.read_text() + CLAIMED)
-    (tmp_path / "online.toml").write_text(textwrap.dedent(ONLINE))
-    plan = tmp_path / "reproduce.toml"
-    plan.write_text(PLAN)
-    store, out = tmp_path / "store.sqlite", tmp_path / "reports"
-    args = ["reproduce", "--plan", str(plan), "--store", str(store), "--out", str(out)]
-    assert main(args) == 0
-    printed = capsys.readouterr().out
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory):
+    """A plan of two tiny studies reproduced once: (folder, store, report folder, printed output)."""
+    import contextlib
+
+    folder = tmp_path_factory.mktemp("reproduce")
+    (folder / "tiny.toml").write_text(textwrap.dedent(TINY_STUDY) + CLAIMED)
+    (folder / "online.toml").write_text(textwrap.dedent(ONLINE))
+    (folder / "reproduce.toml").write_text(PLAN)
+    store, out = folder / "store.sqlite", folder / "reports"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["reproduce", "--plan", str(folder / "reproduce.toml"), "--store", str(store), "--out", str(out)])
+    assert code == 0
+    return folder, store, out, printed.getvalue()
+
+
+def test_reproduce_runs_the_plan_reports_from_the_store_and_resumes(reproduced, capsys):
+    folder, store, out, printed = reproduced
     assert "claims: the seeds' statements beside what was measured" in printed
     verdicts = re.search(r"\n(\d+) agrees, (\d+) disagrees, (\d+) undetermined\n", printed)
     assert verdicts and sum(map(int, verdicts.groups())) == 3  # a fit with a theory (too few points) + 2 claims
@@ -158,7 +170,10 @@ def test_reproduce_runs_the_plan_reports_from_the_store_and_resumes(tmp_path, ti
         assert heading in page, heading
     images = _embedded_images(page)
     figures = sorted(out.glob("*/*.png"))
-    assert len(images) == len(figures) >= 5 and {p.parent.name for p in figures} == {"tiny-quick", "tiny_online-default"}
+    assert len(images) == len(figures) >= 5 and {p.parent.name for p in figures} == {
+        "tiny-quick",
+        "tiny_online-default",
+    }
     assert all(image.ndim == 3 and np.std(image) > 0.01 for image in images)
     summary = (out / "summary.md").read_text()
     assert summary.startswith("# samplelab report: 2 studies") and "](tiny-quick/" in summary
@@ -166,19 +181,22 @@ def test_reproduce_runs_the_plan_reports_from_the_store_and_resumes(tmp_path, ti
     assert all(claim in claim_table for claim in ("linear in N", "N = 4 is learnt", "nothing is learnt"))
 
     with sqlite3.connect(store) as db:
-        stored = db.execute("SELECT study, profile, source FROM study_files ORDER BY study").fetchall()
+        stored = db.execute("SELECT study, profile FROM study_files ORDER BY study").fetchall()
         runs = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-    assert [(s, p) for s, p, _ in stored] == [("tiny", "quick"), ("tiny_online", "default")]
+    assert stored == [("tiny", "quick"), ("tiny_online", "default")]
 
+    args = ["reproduce", "--plan", str(folder / "reproduce.toml"), "--store", str(store), "--out", str(out)]
     assert main(args) == 0  # everything stored: resumes to nothing
     assert "0 runs trained" in capsys.readouterr().out
     with sqlite3.connect(store) as db:
         assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == runs
 
     # The store alone is enough: the report of everything in it, with the study files gone.
-    (tmp_path / "tiny.toml").unlink()
-    (tmp_path / "online.toml").unlink()
-    again = tmp_path / "again"
+    moved = folder / "elsewhere"
+    moved.mkdir()
+    for name in ("tiny.toml", "online.toml"):
+        (folder / name).rename(moved / name)
+    again = folder / "again"
     assert main(["report", "--store", str(store), "--out", str(again), "--profile", "quick"]) == 0
     assert "(1 studies)" in capsys.readouterr().out
     page = (again / "report.html").read_text()
@@ -190,13 +208,74 @@ def test_reproduce_and_store_report_refuse_bad_input_in_one_line(tmp_path, capsy
     plan.write_text('[[quick]]\nstudy = "missing.toml"\n[[full]]\nstudy = "missing.toml"\n')
     cases = [
         (["reproduce", "--plan", str(plan)], "missing.toml: cannot read"),
-        (["reproduce", "--plan", str(plan), "--profile", "medium"], "--profile"),
+        (["reproduce", "--plan", str(plan), "--profile", "medium"], "--profile 'medium': not in"),
         (["report", "--store", str(tmp_path / "none.sqlite")], "no such store"),
     ]
     plan_bad = tmp_path / "bad.toml"
-    plan_bad.write_text('[[quick]]\nstudy = "x.toml"\nminutes = -1\n[[full]]\nstudy = "x.toml"\n')
-    cases.append((["reproduce", "--plan", str(plan_bad)], "minutes"))
+    plan_bad.write_text('[[quick]]\nstudy = "x.toml"\nminutes = -1\n')
+    cases.append((["reproduce", "--plan", str(plan_bad)], "quick[0].minutes: Input should be greater than 0"))
+    plan_flat = tmp_path / "flat.toml"
+    plan_flat.write_text('quick = "x.toml"\n')
+    cases.append((["reproduce", "--plan", str(plan_flat)], "quick: a profile is a list of studies"))
     for argv, message in cases:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err and "fix:" in err, err
+
+
+# Injected into a copy of the report (the report itself has no scripts): once everything has
+# loaded, record each image's decoded size and place, each heading, and the page height.
+_PROBE = """<script>
+window.addEventListener("load", () => {
+  const images = [...document.images].map((img) => {
+    const box = img.getBoundingClientRect();
+    return {ok: img.complete && img.naturalWidth > 0, x: box.left, y: box.top + window.scrollY,
+            w: box.width, h: box.height};
+  });
+  const headings = [...document.querySelectorAll("h1, h2, h3")].map((h) => h.textContent);
+  document.body.setAttribute("data-probe", JSON.stringify(
+    {images, headings, height: document.documentElement.scrollHeight}));
+});
+</script>"""
+
+_CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--hide-scrollbars", "--force-device-scale-factor=1", "--virtual-time-budget=5000",
+]  # fmt: skip
+
+
+def _chromium(tmp_path, *args: str) -> str:
+    import subprocess
+
+    profile = tmp_path / f"chromium-profile-{len(list(tmp_path.glob('chromium-profile-*')))}"
+    command = [shutil.which("chromium"), *_CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_report_renders_in_headless_chromium(reproduced, tmp_path):
+    """Chromium opens the report offline: every section is there, every figure decodes, and
+    a screenshot of the whole page shows a drawn figure wherever the page puts one."""
+    import html
+    import json
+
+    _, _, out, _ = reproduced
+    probed = tmp_path / "probed.html"
+    probed.write_text((out / "report.html").read_text().replace("</body>", _PROBE + "</body>"))
+    dom = _chromium(tmp_path, "--dump-dom", probed.as_uri())
+    probe = json.loads(html.unescape(re.search(r'data-probe="([^"]*)"', dom).group(1)))
+    for heading in ("Claims", "tiny [quick]", "tiny_online [default]", "Fitted laws and theory", "Figures", "Cells"):
+        assert heading in probe["headings"], heading
+    assert len(probe["images"]) >= 5 and all(image["ok"] and image["w"] > 100 for image in probe["images"])
+
+    shot = tmp_path / "page.png"
+    _chromium(
+        tmp_path, f"--screenshot={shot}", f"--window-size=1280,{int(probe['height'])}", (out / "report.html").as_uri()
+    )
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[0] >= probe["height"] - 1
+    for image in probe["images"]:
+        top, left = int(image["y"]), int(image["x"])
+        region = pixels[top : top + int(image["h"]), left : left + int(image["w"]), :3]
+        assert region.size and np.std(region) > 0.02, image  # drawn, not blank

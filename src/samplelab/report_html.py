@@ -112,13 +112,14 @@ def study_section(
     config = runs.records[0].config if runs.records else {}
     grid = {key: [str(v) for v in values] for key, values in study.grid.items()}
     anchor = html.escape(f"{study.name}-{study.profile}")
+    own_claims = [{k: v for k, v in row.items() if k != "study"} for row in claim_rows(document)]
     h, sub = f"h{level}", f"h{level + 1}"
     parts = [
         f'<section id="{anchor}"><{h}>{html.escape(title)}</{h}>',
         f"<p><b>Question.</b> {html.escape(study.description or '(no description)')}</p>",
         f"<p><b>Runs.</b> {html.escape(counts_text)} (seeds per cell that reached the threshold / did not).</p>",
         f"<{sub}>Claims</{sub}>",
-        _html_table(claim_rows(document)),
+        _html_table(own_claims),
         f"<{sub}>Fitted laws and theory</{sub}>",
         _html_table(fit_rows(document)),
         f"<{sub}>Figures</{sub}>",
@@ -143,7 +144,7 @@ def study_section(
         f"**Question.** {study.description or '(no description)'}\n",
         f"**Runs.** {counts_text}.\n",
         f"{hashes}# Claims\n",
-        _markdown_table(claim_rows(document)),
+        _markdown_table(own_claims),
         f"{hashes}# Fitted laws and theory\n",
         _markdown_table(fit_rows(document)),
         f"{hashes}# Figures\n",

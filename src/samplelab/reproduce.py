@@ -1,7 +1,7 @@
 """The reproduction plan: which seed studies ``samplelab reproduce`` runs, and how.
 
-A plan file (``studies/reproduce.toml``) lists, per reproduce profile (``quick``, ``full``),
-the studies in the order they run::
+A plan file (``studies/reproduce.toml``) lists, per reproduce profile (e.g. ``quick``,
+``full``; each a TOML array of tables), the studies in the order they run::
 
     [[quick]]
     study = "setfind2_setsize.toml"   # relative to the plan file
@@ -34,13 +34,6 @@ class PlannedStudyConfig(StrictConfig):
     minutes: float | None = Field(None, gt=0, description="wall time measured on 2 CPU cores, for the ETA")
 
 
-class ReproducePlanFile(StrictConfig):
-    """A plan file: reproduce profile name → its studies, in order."""
-
-    quick: list[PlannedStudyConfig] = Field(min_length=1)
-    full: list[PlannedStudyConfig] = Field(min_length=1)
-
-
 @dataclass(frozen=True)
 class PlannedStudy:
     """A plan entry with its study loaded."""
@@ -50,14 +43,30 @@ class PlannedStudy:
     minutes: float | None
 
 
+def plan_profiles(path: str | Path) -> dict[str, list[PlannedStudyConfig]]:
+    """Every reproduce profile of the plan file at ``path``: name → its entries, in order."""
+    path = Path(path)
+    raw = read_toml(path)
+    profiles = {}
+    for name, entries in raw.items():
+        if not isinstance(entries, list) or not entries:
+            raise ConfigError(f'{path}: {name}: a profile is a list of studies — fix: write [[{name}]] study = "…"')
+        for index, entry in enumerate(entries):
+            try:
+                profiles.setdefault(name, []).append(PlannedStudyConfig.model_validate(entry))
+            except ValidationError as err:
+                problem = config_error_from_validation(err, model=PlannedStudyConfig)
+                raise ConfigError(f"{path}: {name}[{index}].{problem}") from None
+    return profiles
+
+
 def load_plan(path: str | Path, profile: str) -> list[PlannedStudy]:
     """The studies of ``profile`` in the plan file at ``path``, each loaded and checked."""
     path = Path(path)
-    try:
-        plan = ReproducePlanFile.model_validate(read_toml(path))
-    except ValidationError as err:
-        raise ConfigError(f"{path}: {config_error_from_validation(err, model=ReproducePlanFile)}") from None
-    entries = getattr(plan, profile)
+    profiles = plan_profiles(path)
+    if profile not in profiles:
+        raise ConfigError(f"--profile {profile!r}: not in {path} — fix: use one of: {', '.join(profiles)}")
+    entries = profiles[profile]
     planned = []
     for index, entry in enumerate(entries):
         study = load_study(path.parent / entry.study, entry.profile)
