@@ -22,6 +22,11 @@ def _minutes_text(minutes: float | None) -> str:
     return f"expected {seconds // 60}:{seconds % 60:02d}"
 
 
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds} s"
+
+
 @app.command()
 def reproduce(
     profile: str = typer.Option(
@@ -107,7 +112,8 @@ def reproduce(
                     bar.console.print(f"{runs} runs failed: {error}", markup=False)
 
                 progress = RunProgress(on_plan, on_eval, on_ensemble, on_failure)
-                trained += run_study(entry.study, results, max_ensemble=max_ensemble, progress=progress)
+                study_began = time.perf_counter()
+                run_study(entry.study, results, max_ensemble=max_ensemble, progress=progress)
                 if entry.refine_rounds:
                     refine_n_star(
                         entry.study,
@@ -118,6 +124,12 @@ def reproduce(
                     )
                 bar.update(task, total=max(state["total"], 1), completed=max(state["total"], 1))
                 bar.stop_task(task)
+                trained += state["runs"]  # stored by the sweep and the refinement
+                bar.console.print(
+                    f"{entry.study.name} [{entry.study.profile}]: {state['runs']} runs trained "
+                    f"({len(entry.study.runs)} in the study), {_duration(time.perf_counter() - study_began)}",
+                    markup=False,
+                )
                 shares[index] = weights[index]
                 bar.update(overall, completed=sum(shares))
             studies = [entry.study for entry in planned]
@@ -132,9 +144,8 @@ def reproduce(
     for line in report.skipped:
         console.print(f"left out {line}", markup=False)
     print_claim_table(report.claims)
-    minutes, seconds = divmod(round(time.perf_counter() - began), 60)
     console.print(
-        f"reproduce {profile}: {len(planned)} studies, {trained} runs trained, {minutes} min {seconds} s; "
+        f"reproduce {profile}: {len(planned)} studies, {trained} runs trained, {_duration(time.perf_counter() - began)}; "
         f"wrote {report.html} and {report.markdown}",
         markup=False,
     )
