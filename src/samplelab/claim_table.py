@@ -31,7 +31,9 @@ def _reached_claim(claim: ClaimConfig, cells: list[dict], delta: float) -> dict:
         expected, verdict = f"≤ {delta:.0%} of runs reach the threshold", fraction is not None and fraction <= delta
     return {
         "measured": {"reached": reached, "runs": total, "cells": len(chosen)},
-        "measured_text": f"{reached} of {total} runs reached it ({len(chosen)} cells)" if total else "no runs",
+        "measured_text": f"{reached} of {total} runs reached it ({len(chosen)} cell{'s' * (len(chosen) != 1)})"
+        if total
+        else "no runs",
         "expected_text": expected,
         "agrees": verdict if total else None,
     }
@@ -55,7 +57,7 @@ def _outcome_claim(claim: ClaimConfig, outcomes: list[dict]) -> dict:
             {"point": entry["point"], claim.metric: value} for entry, value in zip(chosen, values, strict=True)
         ],
         "measured_text": f"{claim.metric.replace('_', ' ')} {'; '.join(texts)}" if chosen else "no runs",
-        "expected_text": f"{_RELATION[claim.relation]} {claim.reference:g}",
+        "expected_text": f"{claim.metric.replace('_', ' ')} {_RELATION[claim.relation]} {claim.reference:g}",
         "agrees": None if not chosen or None in verdicts else all(verdicts),
     }
 
@@ -87,7 +89,8 @@ def claim_rows(document: dict) -> list[dict[str, str]]:
             {
                 "study": study,
                 "claim": theory["label"] or theory["expression"],
-                "measured": (f"{symbol} = {value_ci(exponent, '.3g')}" if exponent else fit["status"])
+                "measured": f"{fit['y']}: "
+                + (f"{symbol} = {value_ci(exponent, '.3g')}" if exponent else fit["status"])
                 + (f" ({series})" if series else ""),
                 "expected": f"{symbol} {_RELATION[theory['relation']]} {predicted}",
                 "verdict": VERDICT[theory["agrees"]],
