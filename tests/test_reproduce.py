@@ -203,6 +203,22 @@ def test_reproduce_runs_the_plan_reports_from_the_store_and_resumes(reproduced, 
     assert "<h2>tiny [quick]</h2>" in page and "N = 4 is learnt" in page and "tiny_online" not in page
 
 
+def test_store_report_leaves_out_a_study_that_no_longer_loads_and_says_why(reproduced, tmp_path, capsys):
+    _, store, _, _ = reproduced
+    copy = tmp_path / "copy.sqlite"
+    with sqlite3.connect(store) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+        target.execute(
+            "INSERT INTO study_files VALUES ('gone', 'default', 'gone.toml', ?, '2026-01-01')",
+            ('name = "gone"\n[task]\nname = "no_such_task"\n[model]\nname = "mlp"\n',),
+        )
+    assert main(["report", "--store", str(copy), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "left out gone [default]: gone.toml: task" in printed and "(2 studies)" in printed
+    assert main(["report", "--store", str(copy), "--out", str(tmp_path / "out"), "--profile", "long"]) == 2
+    assert "no studies to report (the store holds: tiny [quick], tiny_online [default])" in capsys.readouterr().err
+
+
 def test_reproduce_and_store_report_refuse_bad_input_in_one_line(tmp_path, capsys):
     plan = tmp_path / "plan.toml"
     plan.write_text('[[quick]]\nstudy = "missing.toml"\n[[full]]\nstudy = "missing.toml"\n')
