@@ -27,6 +27,77 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {seconds} s"
 
 
+class _PlanBars:
+    """One bar for the whole plan and one per study, fed by the runner's callbacks.
+
+    The plan's bar counts expected seconds: each study's share is its measured minutes (or
+    the mean of the others'), filled in proportion to the model-steps it has trained, so its
+    ETA weighs a slow study as slow. A study's bar counts its model-steps; before it starts
+    it shows the minutes the plan expects.
+    """
+
+    def __init__(self, bar, planned: list, profile: str) -> None:
+        self.bar = bar
+        known = [p.minutes for p in planned if p.minutes is not None]
+        self.weights = [60 * (p.minutes or (sum(known) / len(known) if known else 1.0)) for p in planned]
+        self.shares = [0.0] * len(planned)
+        self.overall = bar.add_task(
+            f"[bold]reproduce {profile}[/bold]", total=sum(self.weights), runs=f"{len(planned)} studies", note=""
+        )
+        self.tasks = [
+            bar.add_task(
+                escape(f"{p.study.name} [{p.study.profile}]"),
+                total=1,
+                start=False,
+                runs="",
+                note=_minutes_text(p.minutes),
+            )
+            for p in planned
+        ]
+
+    def _share(self, index: int, fraction: float) -> None:
+        self.shares[index] = self.weights[index] * min(fraction, 1.0)
+        self.bar.update(self.overall, completed=sum(self.shares))
+
+    def start(self, index: int) -> tuple:
+        """The callbacks (a ``RunProgress``) for study ``index``, and its counts (model-steps
+        done / planned, runs stored / pending)."""
+        from samplelab.runner import RunProgress
+
+        bar, task = self.bar, self.tasks[index]
+        state = {"done": 0, "total": 0, "runs": 0, "pending": 0}
+        bar.start_task(task)
+        bar.update(task, note="")
+
+        def on_plan(pending: int, ensembles: int, model_steps: int) -> None:  # once per sweep or refinement round
+            state["total"] += model_steps
+            state["pending"] += pending
+            bar.update(task, total=max(state["total"], 1), runs=f"{state['runs']}/{state['pending']} runs")
+
+        def on_eval(model_steps: int) -> None:
+            state["done"] += model_steps
+            bar.update(task, completed=state["done"])
+            self._share(index, state["done"] / max(state["total"], 1))
+
+        def on_ensemble(runs: int) -> None:
+            state["runs"] += runs
+            bar.update(task, runs=f"{state['runs']}/{state['pending']} runs")
+
+        def on_failure(runs: int, error: str) -> None:
+            bar.console.print(f"{runs} runs failed: {error}", markup=False)
+
+        return RunProgress(on_plan, on_eval, on_ensemble, on_failure), state
+
+    def finish(self, index: int, state: dict[str, int]) -> None:
+        task = self.tasks[index]
+        self.bar.update(task, total=max(state["total"], 1), completed=max(state["total"], 1))
+        self.bar.stop_task(task)
+        self._share(index, 1.0)
+
+    def note(self, text: str) -> None:
+        self.bar.update(self.overall, note=text)
+
+
 @app.command()
 def reproduce(
     profile: str = typer.Option(
@@ -52,15 +123,11 @@ def reproduce(
     from samplelab.refine import refine_n_star
     from samplelab.report_store import write_store_report
     from samplelab.reproduce import load_plan
-    from samplelab.runner import RunProgress, enable_compilation_cache, run_study
+    from samplelab.runner import enable_compilation_cache, run_study
 
     planned = load_plan(plan, profile)
     enable_compilation_cache()
     began = time.perf_counter()
-    # The whole plan's bar counts expected seconds: each study's share is its measured
-    # minutes (or the mean of the others), filled in proportion to its model-steps.
-    known = [p.minutes for p in planned if p.minutes is not None]
-    weights = [60 * (p.minutes or (sum(known) / len(known) if known else 1.0)) for p in planned]
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -74,44 +141,9 @@ def reproduce(
     trained = 0
     try:
         with _open_store(store) as results, Progress(*columns, console=console) as bar:
-            overall = bar.add_task(
-                f"[bold]reproduce {profile}[/bold]", total=sum(weights), runs=f"{len(planned)} studies", note=""
-            )
-            tasks = [
-                bar.add_task(
-                    escape(f"{p.study.name} [{p.study.profile}]"),
-                    total=1,
-                    start=False,
-                    runs="",
-                    note=_minutes_text(p.minutes),
-                )
-                for p in planned
-            ]
-            shares = [0.0] * len(planned)
-            for index, (entry, task) in enumerate(zip(planned, tasks, strict=True)):
-                state = {"done": 0, "total": 0, "runs": 0, "pending": 0}
-                bar.start_task(task)
-                bar.update(task, note="")
-
-                def on_plan(pending: int, ensembles: int, model_steps: int, state=state, task=task) -> None:
-                    state["total"] += model_steps
-                    state["pending"] += pending
-                    bar.update(task, total=max(state["total"], 1), runs=f"{state['runs']}/{state['pending']} runs")
-
-                def on_eval(model_steps: int, state=state, task=task, index=index) -> None:
-                    state["done"] += model_steps
-                    bar.update(task, completed=state["done"])
-                    shares[index] = weights[index] * min(state["done"] / max(state["total"], 1), 1.0)
-                    bar.update(overall, completed=sum(shares))
-
-                def on_ensemble(runs: int, state=state, task=task) -> None:
-                    state["runs"] += runs
-                    bar.update(task, runs=f"{state['runs']}/{state['pending']} runs")
-
-                def on_failure(runs: int, error: str) -> None:
-                    bar.console.print(f"{runs} runs failed: {error}", markup=False)
-
-                progress = RunProgress(on_plan, on_eval, on_ensemble, on_failure)
+            bars = _PlanBars(bar, planned, profile)
+            for index, entry in enumerate(planned):
+                progress, state = bars.start(index)
                 study_began = time.perf_counter()
                 run_study(entry.study, results, max_ensemble=max_ensemble, progress=progress)
                 if entry.refine_rounds:
@@ -122,23 +154,18 @@ def reproduce(
                         max_ensemble=max_ensemble,
                         progress=progress,
                     )
-                bar.update(task, total=max(state["total"], 1), completed=max(state["total"], 1))
-                bar.stop_task(task)
+                bars.finish(index, state)
                 trained += state["runs"]  # stored by the sweep and the refinement
                 bar.console.print(
                     f"{entry.study.name} [{entry.study.profile}]: {state['runs']} runs trained "
                     f"({len(entry.study.runs)} in the study), {_duration(time.perf_counter() - study_began)}",
                     markup=False,
                 )
-                shares[index] = weights[index]
-                bar.update(overall, completed=sum(shares))
             studies = [entry.study for entry in planned]
             failed = failed_runs(results, (spec.key for study in studies for spec in study.runs))
-            bar.update(overall, note="writing the report")
-            report = write_store_report(
-                results, out, studies, on_study=lambda s: bar.update(overall, note=f"report: {s.name}")
-            )
-            bar.update(overall, note="")
+            bars.note("writing the report")
+            report = write_store_report(results, out, studies, on_study=lambda s: bars.note(f"report: {s.name}"))
+            bars.note("")
     finally:
         signal.signal(signal.SIGINT, previous_handler)
     for line in report.skipped:
