@@ -168,6 +168,7 @@ def test_reproduce_runs_the_plan_reports_from_the_store_and_resumes(reproduced, 
     page = (out / "report.html").read_text()
     for heading in ("<h2>Claims</h2>", "<h2>tiny [quick]</h2>", "<h2>tiny_online [default]</h2>", "<h3>Figures</h3>"):
         assert heading in page, heading
+    assert '<a href="#tiny-quick">tiny [quick]</a>' in page and '<section id="tiny-quick">' in page
     images = _embedded_images(page)
     figures = sorted(out.glob("*/*.png"))
     assert len(images) == len(figures) >= 5 and {p.parent.name for p in figures} == {

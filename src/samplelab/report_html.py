@@ -1,11 +1,11 @@
-"""A study's report as one self-contained HTML file (figures embedded) and a Markdown summary.
+"""Studies' reports as one self-contained HTML file (figures embedded) and a Markdown summary.
 
 ``report.html`` opens offline in any browser. Per study: the question (the study's
 description), run counts (converged / censored / diverged), its claims with their verdicts,
 the fitted laws with their CIs beside the theory, every figure as an embedded PNG, the
 per-cell statistics, the grid and the base config. A report of several studies (the
-store's, ``report_store.py``) opens with the claim table of all of them. ``summary.md`` has the same text and tables, with the figures linked.
-Everything comes from the analysis document (``analyze_study``) and the figures written
+store's, ``report_store.py``) opens with links to each and the claim table of all of them.
+``summary.md`` has the same text and tables, with the figures linked. Everything comes from the analysis document (``analyze_study``) and the figures written
 from the same stored runs.
 """
 
@@ -15,6 +15,7 @@ import base64
 import html
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 from samplelab import __version__
 from samplelab.analysis import StudyRuns
@@ -99,10 +100,17 @@ def _markdown_table(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def study_section(
-    runs: StudyRuns, document: dict, figures: list[Path], out_dir: Path, level: int = 1
-) -> tuple[str, str]:
-    """One study's part of the report: ``(HTML, Markdown)``; figure links are relative to ``out_dir``.
+class StudySection(NamedTuple):
+    """One study's part of a report."""
+
+    anchor: str  # the HTML section's id
+    title: str  # "name [profile]"
+    html: str
+    markdown: str
+
+
+def study_section(runs: StudyRuns, document: dict, figures: list[Path], out_dir: Path, level: int = 1) -> StudySection:
+    """One study's part of the report; figure links are relative to ``out_dir``.
 
     ``level`` is the heading level of the study's title (its subsections are one deeper).
     """
@@ -111,11 +119,11 @@ def study_section(
     counts_text = ", ".join(f"{value} {name}" for name, value in run_counts(document).items())
     config = runs.records[0].config if runs.records else {}
     grid = {key: [str(v) for v in values] for key, values in study.grid.items()}
-    anchor = html.escape(f"{study.name}-{study.profile}")
+    anchor = f"{study.name}-{study.profile}"
     own_claims = [{k: v for k, v in row.items() if k != "study"} for row in claim_rows(document)]
     h, sub = f"h{level}", f"h{level + 1}"
     parts = [
-        f'<section id="{anchor}"><{h}>{html.escape(title)}</{h}>',
+        f'<section id="{html.escape(anchor)}"><{h}>{html.escape(title)}</{h}>',
         f"<p><b>Question.</b> {html.escape(study.description or '(no description)')}</p>",
         f"<p><b>Runs.</b> {html.escape(counts_text)} (seeds per cell that reached the threshold / did not).</p>",
         f"<{sub}>Claims</{sub}>",
@@ -152,31 +160,32 @@ def study_section(
         f"{hashes}# Cells\n",
         _markdown_table(cell_table(document)),
     ]
-    return "".join(parts), "\n".join(markdown)
+    return StudySection(anchor, title, "".join(parts), "\n".join(markdown))
 
 
 def write_report(
-    title: str, sections: list[tuple[str, str]], out_dir: Path, claims: list[dict[str, str]] | None = None
+    title: str, sections: list[StudySection], out_dir: Path, claims: list[dict[str, str]] | None = None
 ) -> tuple[Path, Path]:
     """Write ``report.html`` (self-contained) and ``summary.md`` into ``out_dir``; returns both paths.
 
-    ``sections`` are :func:`study_section` outputs; ``claims``, if given, opens the report
-    as the claim table of every study (with links to each study's section).
+    ``claims``, if given, opens the report with the claim table of every study, after a list
+    of links to each study's section.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     head_html, head_md = [], []
     if claims is not None:
-        head_html = [f"<h1>{html.escape(title)}</h1>", "<h2>Claims</h2>", _html_table(claims)]
+        contents = "".join(f'<li><a href="#{html.escape(s.anchor)}">{html.escape(s.title)}</a></li>' for s in sections)
+        head_html = [f"<h1>{html.escape(title)}</h1>", f"<ul>{contents}</ul>", "<h2>Claims</h2>", _html_table(claims)]
         head_md = [f"# {title}\n", "## Claims\n", _markdown_table(claims)]
     page = f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-    body = "".join([*head_html, *(section for section, _ in sections)])
+    body = "".join([*head_html, *(section.html for section in sections)])
     page += f"<style>{_STYLE}</style></head><body>{body}<footer><p>samplelab {html.escape(__version__)}</p>"
     page += "</footer></body></html>\n"
     html_path = out_dir / "report.html"
     html_path.write_text(page, encoding="utf-8")
     md_path = out_dir / "summary.md"
-    md_path.write_text("\n".join([*head_md, *(markdown for _, markdown in sections)]), encoding="utf-8")
+    md_path.write_text("\n".join([*head_md, *(section.markdown for section in sections)]), encoding="utf-8")
     return html_path, md_path
 
 
