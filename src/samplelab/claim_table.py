@@ -11,10 +11,8 @@ Two sources feed the table, both from a study's analysis document (``analyze_stu
 from __future__ import annotations
 
 from samplelab.analysis_config import AnalysisConfig, ClaimConfig, point_matches
-from samplelab.document_text import EXPONENT_SYMBOL, VERDICT, point_text, value_ci
+from samplelab.document_text import EXPONENT_SYMBOL, RELATION_SYMBOL, VERDICT, exponent_text, point_text, value_ci
 from samplelab.stats.theory import agrees
-
-_RELATION = {"equal": "=", "above": ">", "below": "<"}
 
 
 def _reached_claim(claim: ClaimConfig, cells: list[dict], delta: float) -> dict:
@@ -57,7 +55,7 @@ def _outcome_claim(claim: ClaimConfig, outcomes: list[dict]) -> dict:
             {"point": entry["point"], claim.metric: value} for entry, value in zip(chosen, values, strict=True)
         ],
         "measured_text": f"{claim.metric.replace('_', ' ')} {'; '.join(texts)}" if chosen else "no runs",
-        "expected_text": f"{claim.metric.replace('_', ' ')} {_RELATION[claim.relation]} {claim.reference:g}",
+        "expected_text": f"{claim.metric.replace('_', ' ')} {RELATION_SYMBOL[claim.relation]} {claim.reference:g}",
         "agrees": None if not chosen or None in verdicts else all(verdicts),
     }
 
@@ -82,17 +80,14 @@ def claim_rows(document: dict) -> list[dict[str, str]]:
         if not theory:
             continue
         series = ", ".join(f"{k}={v}" for k, v in fit["series"].items())
-        exponent = fit["parameters"].get(fit["exponent"])
         symbol = EXPONENT_SYMBOL[fit["exponent"]]
         predicted = "no value" if theory["predicted"] is None else f"{theory['predicted']:.3g}"
         rows.append(
             {
                 "study": study,
                 "claim": theory["label"] or theory["expression"],
-                "measured": f"{fit['y']}: "
-                + (f"{symbol} = {value_ci(exponent, '.3g')}" if exponent else fit["status"])
-                + (f" ({series})" if series else ""),
-                "expected": f"{symbol} {_RELATION[theory['relation']]} {predicted}",
+                "measured": f"{fit['y']}: {exponent_text(fit)}" + (f" ({series})" if series else ""),
+                "expected": f"{symbol} {RELATION_SYMBOL[theory['relation']]} {predicted}",
                 "verdict": VERDICT[theory["agrees"]],
             }
         )

@@ -23,6 +23,15 @@ def value_ci(entry: dict | None, spec: str = ".4g") -> str:
     return f"{format(entry['value'], spec)} [{low_text}, {high_text}]"
 
 
+RELATION_SYMBOL = {"equal": "=", "above": ">", "below": "<"}
+
+
+def exponent_text(fit: dict, spec: str = ".3g") -> str:
+    """``γ = 0.5 [0.1, 0.6]``: a fit's exponent with its CI, or its status when it failed."""
+    exponent = fit["parameters"].get(fit["exponent"])
+    return f"{EXPONENT_SYMBOL[fit['exponent']]} = {value_ci(exponent, spec)}" if exponent else fit["status"]
+
+
 def fit_x_label(fit: dict) -> str:
     """What a fit's x is: its grid key, or the derived measure over it (``tokens (over training.n_train)``)."""
     measure = fit.get("x_measure", "grid")

@@ -20,7 +20,7 @@ from typing import NamedTuple
 from samplelab import __version__
 from samplelab.analysis import StudyRuns
 from samplelab.claim_table import claim_rows
-from samplelab.document_text import EXPONENT_SYMBOL, VERDICT, fit_x_label, value_ci
+from samplelab.document_text import VERDICT, exponent_text, fit_x_label, value_ci
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:90%}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
@@ -43,16 +43,13 @@ def fit_rows(document: dict) -> list[dict[str, str]]:
     """One row per fitted series: law, x, exponent with CI, theory and verdict."""
     rows = []
     for fit in document["fits"]:
-        exponent = fit["parameters"].get(fit["exponent"])
         theory = fit["theory"]
         rows.append(
             {
                 "y": fit["y"],
                 "x": fit_x_label(fit),
                 "series": ", ".join(f"{k}={v}" for k, v in fit["series"].items()) or "all",
-                "exponent": f"{EXPONENT_SYMBOL[fit['exponent']]} = {value_ci(exponent, '.3g')}"
-                if exponent
-                else fit["status"],
+                "exponent": exponent_text(fit),
                 "theory": "—"
                 if not theory
                 else f"{theory['label'] or theory['expression']}: "

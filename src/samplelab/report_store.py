@@ -29,7 +29,7 @@ class StoreReport:
     markdown: Path
     claims: list[dict[str, str]]  # the claim table: study, claim, measured, expected, verdict
     studies: list[str]  # "name [profile]" of each study reported
-    skipped: list[str]  # "name [profile]: why" of each stored study left out
+    skipped: list[str]  # "name [profile]: no stored runs" of each study left out
 
 
 def stored_studies(store: ResultStore) -> tuple[list[Study], list[str]]:
@@ -47,19 +47,13 @@ def stored_studies(store: ResultStore) -> tuple[list[Study], list[str]]:
 
 
 def write_store_report(
-    store: ResultStore,
-    out_dir: Path,
-    studies: list[Study] | None = None,
-    on_study: Callable[[Study], None] | None = None,
+    store: ResultStore, out_dir: Path, studies: list[Study], on_study: Callable[[Study], None] | None = None
 ) -> StoreReport:
-    """Analyse and draw every study of ``store`` (or ``studies``) with stored runs; write
-    ``out_dir/report.html`` and ``summary.md``, and each study's figures under
+    """Analyse and draw those of ``studies`` with runs in ``store`` (e.g. :func:`stored_studies`);
+    write ``out_dir/report.html`` and ``summary.md``, and each study's figures under
     ``out_dir/<study>-<profile>/``. ``on_study`` is called before each study is analysed."""
     out_dir = Path(out_dir)
-    skipped: list[str] = []
-    if studies is None:
-        studies, skipped = stored_studies(store)
-    sections, claims, reported = [], [], []
+    sections, claims, reported, skipped = [], [], [], []
     for study in studies:
         if on_study is not None:
             on_study(study)

@@ -70,8 +70,7 @@ def load_plan(path: str | Path, profile: str) -> list[PlannedStudy]:
     planned = []
     for index, entry in enumerate(entries):
         study = load_study(path.parent / entry.study, entry.profile)
-        fixed_grid = study.runs[0].config.training.regime == "fixed" and N_TRAIN in study.grid
-        if entry.refine_rounds and not fixed_grid:
+        if entry.refine_rounds and not study.refinable:
             raise ConfigError(
                 f"{path}: {profile}[{index}].refine_rounds: {entry.study} has no fixed-regime grid over {N_TRAIN} "
                 "to refine — fix: remove refine_rounds"

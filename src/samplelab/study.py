@@ -102,6 +102,11 @@ class Study:
     analysis: AnalysisConfig = dataclasses.field(default_factory=AnalysisConfig)
     text: str = ""  # the study file's TOML, kept in the store so reports need no file
 
+    @property
+    def refinable(self) -> bool:
+        """Whether n* refinement applies: the fixed regime and a grid over ``training.n_train``."""
+        return self.runs[0].config.training.regime == "fixed" and N_TRAIN in self.grid
+
 
 def with_n_train(spec: RunSpec, n_train: int) -> RunSpec:
     """The same run at another training-set size (n* refinement adds these between grid points)."""

@@ -21,7 +21,7 @@ from samplelab.cli.common import (
     app,
     console,
 )
-from samplelab.document_text import EXPONENT_SYMBOL, VERDICT, fit_x_label, value_ci
+from samplelab.document_text import RELATION_SYMBOL, VERDICT, exponent_text, fit_x_label, value_ci
 from samplelab.errors import ConfigError
 from samplelab.store import SCALAR_COLUMNS
 
@@ -121,6 +121,9 @@ def print_claim_table(rows: list[dict[str, str]]) -> None:
     """The claim table in the terminal, verdicts coloured."""
     from rich.table import Table
 
+    if not rows:
+        console.print("no claims: none of these studies states a theory or a claim", markup=False)
+        return
     table = Table(title="claims: the seeds' statements beside what was measured")
     for column in ("study", "claim", "measured", "expected", "verdict"):
         table.add_column(column, overflow="fold")
@@ -129,9 +132,6 @@ def print_claim_table(rows: list[dict[str, str]]) -> None:
         verdict = row["verdict"]
         styled = f"[{colour[verdict]}]{verdict}[/]" if verdict in colour else verdict
         table.add_row(*(escape(row[c]) for c in ("study", "claim", "measured", "expected")), styled)
-    if not rows:
-        console.print("no claims: none of these studies states a theory or a claim", markup=False)
-        return
     console.print(table)
     counts = {v: sum(r["verdict"] == v for r in rows) for v in ("agrees", "disagrees", "undetermined")}
     console.print(", ".join(f"{n} {v}" for v, n in counts.items() if n), markup=False)
@@ -173,8 +173,7 @@ def _print_analysis(document: dict) -> None:
     console.print(f"fitted laws ({level} CIs: cluster bootstrap over seeds)", markup=False)
     for number, fit in enumerate(document["fits"], start=1):
         series = ", ".join(f"{k}={v}" for k, v in fit["series"].items()) or "all cells"
-        exponent = fit["parameters"].get(fit["exponent"])
-        result = f"{EXPONENT_SYMBOL[fit['exponent']]} = {value_ci(exponent, '.3f')}" if exponent else fit["status"]
+        result = exponent_text(fit, ".3f")
         lines = [f"{number}. {fit['y']} = {_LAW_TEXT[fit['law']]}, x = {fit_x_label(fit)} ({series}): {result}"]
         theory = fit["theory"]
         if theory:
@@ -183,7 +182,7 @@ def _print_analysis(document: dict) -> None:
                 lines.append(f"   theory: ({label}) → no prediction: a measured variable was not recorded")
             else:
                 verdict = VERDICT[theory["agrees"]]
-                relation = {"equal": "=", "above": ">", "below": "<"}[theory["relation"]]
+                relation = RELATION_SYMBOL[theory["relation"]]
                 bound = (
                     "; " + ", ".join(f"{k} = {v:.3g}" for k, v in theory["variables"].items())
                     if theory.get("variables")

@@ -172,7 +172,7 @@ def refine(
     from samplelab.study import load_study
 
     study = load_study(study_file, profile)
-    if study.runs[0].config.training.regime != "fixed" or N_TRAIN not in study.grid:
+    if not study.refinable:
         raise ConfigError(f'{study_file}: refine needs the fixed regime and a grid over "{N_TRAIN}" — fix: add one')
     with _open_store(store, must_exist=True) as results, training_progress(f"{study.name} refinement") as progress:
         history = refine_n_star(
