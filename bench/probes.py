@@ -3,7 +3,7 @@
 python bench/probes.py step D_MODEL E BATCH   # warm ms per model-step of train_ensemble
 python bench/probes.py datagen                 # ms per model-step spent drawing setfind2 batches
 python bench/probes.py matmul                  # float32 GFLOP/s of one 2048² matmul (numpy, jax.jit)
-python bench/probes.py gru                     # qSTR GRU-64 ensemble step: as built vs fused directions
+python bench/probes.py gru                     # qSTR GRU-64 ensemble step: as built vs fused directions (rolled, unrolled)
 python bench/probes.py ensemble-wait STORE     # model-steps the qstr_hierarchy ensembles ran vs each run's crossing
 """
 
@@ -82,7 +82,8 @@ def matmul(size: int = 2048, repeats: int = 5) -> None:
 def gru(members: int = 5, batch: int = 64, seq_len: int = 12, width: int = 34, hidden: int = 64) -> None:
     """Warm ms per 5-member step of the bidirectional GRU as built (two ``lax.scan`` of
     ``GRUCell`` per example) against one scan over both directions with the input
-    projections taken out of the recurrence (the same arithmetic, reassociated)."""
+    projections taken out of the recurrence (the same arithmetic, reassociated), rolled and
+    fully unrolled."""
     import equinox as eqx
     import jax.nn as jnn
 
@@ -92,7 +93,7 @@ def gru(members: int = 5, batch: int = 64, seq_len: int = 12, width: int = 34, h
     config = RNNConfig(hidden=hidden)
     models = eqx.filter_vmap(lambda k: RNN(config, k, input_shape=(seq_len, width), output_dim=1))(keys)
 
-    def fused(model, x):  # x [B, T, W]
+    def fused(model, x, unroll=1):  # x [B, T, W]
         forward, backward = model.cells
         w_ih, b_ih = jnp.stack([forward.weight_ih, backward.weight_ih]), jnp.stack([forward.bias, backward.bias])
         w_hh, b_n = jnp.stack([forward.weight_hh, backward.weight_hh]), jnp.stack([forward.bias_n, backward.bias_n])
@@ -105,7 +106,7 @@ def gru(members: int = 5, batch: int = 64, seq_len: int = 12, width: int = 34, h
             h = new + jnn.sigmoid(z_i + z_h) * (h - new)
             return h, h
 
-        states = jax.lax.scan(cell, jnp.zeros((2, x.shape[0], hidden)), gates_in)[1]
+        states = jax.lax.scan(cell, jnp.zeros((2, x.shape[0], hidden)), gates_in, unroll=unroll)[1]
         states = jnp.concatenate([states[:, 0], states[::-1, 1]], axis=-1).transpose(1, 0, 2)
         return states @ model.readout.weight.T + model.readout.bias
 
@@ -114,7 +115,11 @@ def gru(members: int = 5, batch: int = 64, seq_len: int = 12, width: int = 34, h
 
     x = jax.random.normal(jax.random.key(1), (members, batch, seq_len, width))
     y = jax.random.normal(jax.random.key(2), (members, batch, seq_len, 1))
-    for name, apply in [("as built", as_built), ("fused", fused)]:
+
+    def fused_unrolled(model, x):
+        return fused(model, x, unroll=seq_len)
+
+    for name, apply in [("as built", as_built), ("fused", fused), ("fused, unrolled", fused_unrolled)]:
 
         @eqx.filter_jit
         def train(ensemble, apply=apply):

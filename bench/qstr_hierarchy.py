@@ -7,10 +7,14 @@ MSE < 0.5) of every (architecture, N, seed) of the study's quick profile.
   every compile is counted;
 * ``torch``     — ``bench/qstr_torch.py`` in its own interpreter (``make bench`` builds
   it): one model at a time, a Python loop over steps, and each run *stops* at its first
-  evaluation below the threshold (samplelab trains every run for the whole budget).
+  evaluation below the threshold (samplelab ends each ensemble once all its members are
+  below it, ``stop_below_relative``).
 
 Prints the two wall times, their ratio and the median samples-to-threshold per
-(architecture, N) from each, so the two can be checked to measure the same thing.
+(architecture, N) from each, so the two can be checked to measure the same thing; then
+the arithmetic floor of the PyTorch runs (``bench/arithmetic_floor.py``): the least time
+any float32 implementation of the same runs could take on this machine, and so the largest
+speed-up over the baseline this machine allows.
 
     python bench/qstr_hierarchy.py --torch-python .venv-torch/bin/python [--models transformer,ffn]
 """
@@ -28,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from arithmetic_floor import peak_flops_per_second, print_floor
+
 HERE = Path(__file__).resolve().parent
 STUDY = HERE.parent / "studies" / "qstr_hierarchy.toml"
 
@@ -38,6 +44,23 @@ def _median(values: list) -> str:
         return "not reached"
     padded = sorted(v if v is not None else float("inf") for v in values)
     return f"{np.median(padded):.0f}"
+
+
+def job_of(spec) -> dict:
+    """A run of the study as the PyTorch side (and the arithmetic floor) reads it."""
+    config = spec.config
+    model = config.model.model_dump()
+    return {
+        "model": spec.point["model"],
+        "seq_len": config.task.seq_len,
+        "seed": spec.seed,
+        "steps": config.training.steps,
+        "batch_size": config.training.batch_size,
+        "eval_every": config.training.eval_every,
+        "test_size": config.training.test_size,
+        "threshold": 0.5,
+        **{k: model[k] for k in ("heads", "mlp_width", "hidden") if k in model},
+    }
 
 
 def main() -> None:
@@ -66,6 +89,11 @@ def main() -> None:
         run_study(study, store)
         samplelab_seconds = time.perf_counter() - start
         runs = load_study_runs(study, store)
+        specs = {spec.key: spec for spec in study.runs}
+        trained = [  # each run trained as long as its ensemble: until the slowest member crossed
+            {**job_of(specs[r.run_key]), "steps_run": int(r.eval_steps[-1]), "seconds": r.wall_seconds or 0.0}
+            for r in runs.records
+        ]
         ours: dict[tuple, list] = {}
         for record in runs.records:
             needed = samples_to_threshold(record.samples_seen, record.test_metric, runs.thresholds[record.run_key])
@@ -76,29 +104,15 @@ def main() -> None:
         start = time.perf_counter()
         run_study(study, store)
         warm_seconds = time.perf_counter() - start
+    samplelab_result = {"cold_seconds": samplelab_seconds, "warm_seconds": warm_seconds, "runs": trained}
+    (work / "samplelab.json").write_text(json.dumps(samplelab_result))
     print(f"runs: {len(study.runs)} (quick qstr_hierarchy{', ' + args.models if args.models else ''})")
     print(f"samplelab (ensembles), cold compile cache: {samplelab_seconds:.1f} s; warm cache: {warm_seconds:.1f} s")
     print("  cold, per architecture: " + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(seconds_by_model.items())))
     if args.no_torch:
         return
 
-    jobs = []
-    for spec in study.runs:
-        config = spec.config
-        model = config.model.model_dump()
-        jobs.append(
-            {
-                "model": spec.point["model"],
-                "seq_len": config.task.seq_len,
-                "seed": spec.seed,
-                "steps": config.training.steps,
-                "batch_size": config.training.batch_size,
-                "eval_every": config.training.eval_every,
-                "test_size": config.training.test_size,
-                "threshold": 0.5,
-                **{k: model[k] for k in ("heads", "mlp_width", "hidden") if k in model},
-            }
-        )
+    jobs = [job_of(spec) for spec in study.runs]
     (work / "jobs.json").write_text(json.dumps(jobs))
     start = time.perf_counter()
     completed = subprocess.run(
@@ -107,6 +121,7 @@ def main() -> None:
     )  # fmt: skip
     torch_total = time.perf_counter() - start
     torch_result = json.loads(completed.stdout.strip().splitlines()[-1])
+    (work / "torch.json").write_text(json.dumps(torch_result))
     theirs: dict[tuple, list] = {}
     for run in torch_result["runs"]:
         theirs.setdefault((run["model"], run["seq_len"]), []).append(run["samples_to_threshold"])
@@ -125,6 +140,8 @@ def main() -> None:
     print("median samples-to-threshold (architecture, N): samplelab | torch")
     for key in sorted(ours):
         print(f"  {key[0]:>12} N={key[1]:<3} {_median(ours[key]):>12} | {_median(theirs.get(key, [])):>12}")
+    print_floor(torch_result["runs"], peak_flops_per_second(), samplelab_result)
+    print(f"both sides' runs saved in {work} (python bench/arithmetic_floor.py {work})")
 
 
 if __name__ == "__main__":

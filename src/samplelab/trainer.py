@@ -55,6 +55,9 @@ _MODEL, _TASK, _POOL, _TEST, _STEPS = range(5)
 _EVAL_BATCH = 128
 _PROBE_EXAMPLES = 64
 _EMBEDDING_EXAMPLES = 1024
+# LLVM at -O2 instead of XLA:CPU's default -O3: compiles take about half the time and the
+# programs compute bit-identical numbers at the same speed (docs/performance.md, "Compile time").
+COMPILER_OPTIONS = {"xla_backend_optimization_level": 2}
 
 
 # Called with the index of each finished evaluation chunk (from inside the compiled loop).
@@ -261,7 +264,7 @@ def _compiled_trainer(
         embeddings = jax.vmap(member_embeddings)(carry[0], frozen, run_states, test_keys, n_trains) if embeds else None
         return eqx.combine(carry[0], frozen), curves, chunks_run, embeddings
 
-    return jax.jit(train), task_arrays
+    return jax.jit(train, compiler_options=COMPILER_OPTIONS), task_arrays
 
 
 def _chunks_until(one_chunk, carry, n_chunks, initial, stop_below):

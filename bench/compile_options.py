@@ -1,0 +1,115 @@
+"""Compile time and numbers of the trainer under XLA:CPU's default -O3 and samplelab's -O2.
+
+For each distinct task and model kind of the shipped studies' quick profiles, one
+ensemble of 2 seeds is trained for 60 steps (evaluated every 20) at the study's own shapes,
+once with each option set, in this process with no persistent compilation cache. Prints,
+per config, the compile time (first call − second call) and the warm run time under each,
+whether the trained parameters and the test-metric curve are bit-identical, and the
+largest relative difference of any other returned array (training-loss curve, probes).
+
+    python bench/compile_options.py [--limit K]    # K: at most K configs (default: all)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from samplelab import trainer
+from samplelab.study import load_study
+
+STUDIES = sorted(p for p in (Path(__file__).resolve().parents[1] / "studies").glob("*.toml") if p.stem != "reproduce")
+OPTION_SETS = {"-O3 (XLA default)": None, "-O2 (samplelab)": {"xla_backend_optimization_level": 2}}
+
+
+def distinct_configs():
+    """(label, shrunk config, seeds, n_train) for the first config of each distinct task and
+    model kind (model name, RNN cell, MLP init, causal mask, attention kind)."""
+    seen = set()
+    for path in STUDIES:
+        for spec in load_study(path, "quick").runs:
+            model = spec.config.model.model_dump()
+            key = (spec.config.task.name, *(str(model.get(k)) for k in ("name", "cell", "init", "causal", "attention")))
+            if key in seen:
+                continue
+            seen.add(key)
+            training = spec.config.training.model_copy(
+                update={"steps": 60, "eval_every": 20, "test_size": min(spec.config.training.test_size, 256)}
+                | {"stop_below_relative": None}
+            )
+            n_train = spec.config.training.n_train or 1
+            kind = " ".join(str(model[k]) for k in ("init", "cell") if k in model)
+            label = f"{path.stem}: {spec.config.task.name} / {spec.config.model.name} {kind}".rstrip()
+            yield label, spec.config.model_copy(update={"training": training}), [spec.seed, spec.seed + 1], n_train
+
+
+def arrays_of(result) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """(trained parameters and the test-metric curve, every other returned array by name)."""
+    measured = [np.asarray(x) for x in jax.tree.leaves(result.params)] + [result.test_metric]
+    others = {
+        f.name: np.asarray(getattr(result, f.name))
+        for f in dataclasses.fields(result)
+        if f.name not in ("params", "test_metric") and isinstance(getattr(result, f.name), np.ndarray)
+    }
+    return measured, others
+
+
+def largest_relative_difference(a: np.ndarray, b: np.ndarray) -> float:
+    if a.dtype == bool or not a.size:
+        return float(not np.array_equal(a, b))
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    scale = np.maximum(np.abs(a), np.abs(b))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        relative = np.where(scale > 0, np.abs(a - b) / scale, 0.0)
+    return float(np.nanmax(relative))
+
+
+def timed(config, seeds, n_train, options):
+    trainer.COMPILER_OPTIONS = options
+    trainer._compiled_trainer.cache_clear()
+    start = time.perf_counter()
+    trainer.train_ensemble(config, seeds, n_trains=[n_train] * len(seeds))
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    result = trainer.train_ensemble(config, seeds, n_trains=[n_train] * len(seeds))
+    warm = time.perf_counter() - start
+    return first - warm, warm, arrays_of(result)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=None)
+    args = parser.parse_args()
+    totals = {name: [0.0, 0.0] for name in OPTION_SETS}
+    same_models = configs = 0
+    worst_other = 0.0
+    names = list(OPTION_SETS)
+    header = " ".join(f"{n + ' compile / run s':>32}" for n in names)
+    print(f"{'config':<58} {header}  params+metric  other arrays, max rel. diff")
+    for label, config, seeds, n_train in list(distinct_configs())[: args.limit]:
+        outcomes = {name: timed(config, seeds, n_train, options) for name, options in OPTION_SETS.items()}
+        (measured_a, others_a), (measured_b, others_b) = (outcomes[n][2] for n in names)
+        identical = len(measured_a) == len(measured_b) and all(
+            np.array_equal(a, b, equal_nan=True) for a, b in zip(measured_a, measured_b, strict=True)
+        )
+        other = max((largest_relative_difference(others_a[k], others_b[k]) for k in others_a), default=0.0)
+        same_models += identical
+        worst_other = max(worst_other, other)
+        configs += 1
+        for name, (compile_s, warm_s, _) in outcomes.items():
+            totals[name][0] += compile_s
+            totals[name][1] += warm_s
+        cells = " ".join(f"{outcomes[n][0]:>21.1f} / {outcomes[n][1]:>8.2f}" for n in names)
+        print(f"{label[:58]:<58} {cells}  {'identical' if identical else 'DIFFER':>13}  {other:.1e}", flush=True)
+    cells = " ".join(f"{totals[n][0]:>21.1f} / {totals[n][1]:>8.2f}" for n in names)
+    print(f"{'all ' + str(configs) + ' configs':<58} {cells}  {same_models}/{configs} identical  {worst_other:.1e}")
+    print(f"compile time -O2 ÷ -O3: {totals[names[1]][0] / totals[names[0]][0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
