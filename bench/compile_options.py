@@ -1,11 +1,14 @@
-"""Compile time and numbers of the trainer under XLA:CPU's default -O3 and samplelab's -O2.
+"""Compile time, speed and numbers of the trainer under XLA:CPU's defaults and samplelab's options.
 
-For each distinct task and model kind of the shipped studies' quick profiles, one
-ensemble of 2 seeds is trained for 60 steps (evaluated every 20) at the study's own shapes,
-once with each option set, in this process with no persistent compilation cache. Prints,
-per config, the compile time (first call − second call) and the warm run time under each,
-whether the trained parameters and the test-metric curve are bit-identical, and the
-largest relative difference of any other returned array (training-loss curve, probes).
+Three option sets: XLA:CPU's defaults (LLVM -O3, multi-threaded matrix products), -O2
+alone, and samplelab's (``trainer.COMPILER_OPTIONS``: -O2 and single-threaded products).
+For each distinct task and model kind of the shipped studies' quick profiles, one ensemble
+of 2 seeds is trained for 100 steps (evaluated every 20) at the study's own shapes, once
+with each option set, in this process with no persistent compilation cache. Prints, per
+config, the compile time (first call − second call) and the warm run time under each, and
+for each set against the defaults whether the trained parameters and the test-metric
+curve are bit-identical and the largest relative difference of any other returned array
+(training-loss curve, probes).
 
     python bench/compile_options.py [--limit K]    # K: at most K configs (default: all)
 """
@@ -24,7 +27,11 @@ from samplelab import trainer
 from samplelab.study import load_study
 
 STUDIES = sorted(p for p in (Path(__file__).resolve().parents[1] / "studies").glob("*.toml") if p.stem != "reproduce")
-OPTION_SETS = {"-O3 (XLA default)": None, "-O2 (samplelab)": {"xla_backend_optimization_level": 2}}
+OPTION_SETS = {
+    "XLA defaults": None,
+    "-O2": {"xla_backend_optimization_level": 2},
+    "samplelab": trainer.COMPILER_OPTIONS,
+}
 
 
 def distinct_configs():
@@ -39,7 +46,7 @@ def distinct_configs():
                 continue
             seen.add(key)
             training = spec.config.training.model_copy(
-                update={"steps": 60, "eval_every": 20, "test_size": min(spec.config.training.test_size, 256)}
+                update={"steps": 100, "eval_every": 20, "test_size": min(spec.config.training.test_size, 256)}
                 | {"stop_below_relative": None}
             )
             n_train = spec.config.training.n_train or 1
@@ -81,34 +88,47 @@ def timed(config, seeds, n_train, options):
     return first - warm, warm, arrays_of(result)
 
 
+def same_numbers(reference, other) -> tuple[bool, float]:
+    """(parameters and test metric bit-identical, largest relative difference of the rest)."""
+    (measured_a, others_a), (measured_b, others_b) = reference, other
+    identical = len(measured_a) == len(measured_b) and all(
+        np.array_equal(a, b, equal_nan=True) for a, b in zip(measured_a, measured_b, strict=True)
+    )
+    return identical, max((largest_relative_difference(others_a[k], others_b[k]) for k in others_a), default=0.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None)
     args = parser.parse_args()
-    totals = {name: [0.0, 0.0] for name in OPTION_SETS}
-    same_models = configs = 0
-    worst_other = 0.0
     names = list(OPTION_SETS)
-    header = " ".join(f"{n + ' compile / run s':>32}" for n in names)
-    print(f"{'config':<58} {header}  params+metric  other arrays, max rel. diff")
+    totals = {name: [0.0, 0.0] for name in names}
+    identical_counts = dict.fromkeys(names[1:], 0)
+    configs = 0
+    timing = " ".join(f"{n + ' compile / run s':>26}" for n in names)
+    same = " ".join(f"{n + ' = defaults':>24}" for n in names[1:])
+    print(f"{'config':<52} {timing}  {same}")
     for label, config, seeds, n_train in list(distinct_configs())[: args.limit]:
         outcomes = {name: timed(config, seeds, n_train, options) for name, options in OPTION_SETS.items()}
-        (measured_a, others_a), (measured_b, others_b) = (outcomes[n][2] for n in names)
-        identical = len(measured_a) == len(measured_b) and all(
-            np.array_equal(a, b, equal_nan=True) for a, b in zip(measured_a, measured_b, strict=True)
-        )
-        other = max((largest_relative_difference(others_a[k], others_b[k]) for k in others_a), default=0.0)
-        same_models += identical
-        worst_other = max(worst_other, other)
         configs += 1
+        cells = []
+        for name in names[1:]:
+            identical, other = same_numbers(outcomes[names[0]][2], outcomes[name][2])
+            identical_counts[name] += identical
+            cells.append(f"{'yes' if identical else 'NO':>14} ({other:.0e})")
         for name, (compile_s, warm_s, _) in outcomes.items():
             totals[name][0] += compile_s
             totals[name][1] += warm_s
-        cells = " ".join(f"{outcomes[n][0]:>21.1f} / {outcomes[n][1]:>8.2f}" for n in names)
-        print(f"{label[:58]:<58} {cells}  {'identical' if identical else 'DIFFER':>13}  {other:.1e}", flush=True)
-    cells = " ".join(f"{totals[n][0]:>21.1f} / {totals[n][1]:>8.2f}" for n in names)
-    print(f"{'all ' + str(configs) + ' configs':<58} {cells}  {same_models}/{configs} identical  {worst_other:.1e}")
-    print(f"compile time -O2 ÷ -O3: {totals[names[1]][0] / totals[names[0]][0]:.2f}")
+        timings = " ".join(f"{outcomes[n][0]:>15.1f} / {outcomes[n][1]:>8.2f}" for n in names)
+        print(f"{label[:52]:<52} {timings}  {' '.join(cells)}", flush=True)
+    timings = " ".join(f"{totals[n][0]:>15.1f} / {totals[n][1]:>8.2f}" for n in names)
+    counts = " ".join(f"{f'{identical_counts[n]}/{configs}':>24}" for n in names[1:])
+    print(f"{'all ' + str(configs) + ' configs':<52} {timings}  {counts}")
+    for name in names[1:]:
+        print(
+            f"{name} ÷ defaults: compile {totals[name][0] / totals[names[0]][0]:.2f},"
+            f" warm run {totals[name][1] / totals[names[0]][1]:.2f}"
+        )
 
 
 if __name__ == "__main__":

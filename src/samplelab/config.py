@@ -20,8 +20,9 @@ from samplelab.registry import StrictConfig
 from samplelab.tasks import TASKS, TaskConfig, build_task
 
 # Bumped when the meaning of a stored run changes, so old rows are not reused silently.
-# 2: the trainer compiles at LLVM -O2 (trainer.COMPILER_OPTIONS), which rounds some tasks'
-# sin/cos differently (the manifold task's data); rows of schema 1 were computed at -O3.
+# 2: the trainer's compile options (trainer.COMPILER_OPTIONS): LLVM -O2, which rounds the
+# manifold task's sin/cos differently, and single-threaded matrix products, whose sums no
+# longer depend on the thread count; rows of schema 1 were computed at -O3, multi-threaded.
 RUN_KEY_SCHEMA = 2
 
 # Fields added to a config after RUN_KEY_SCHEMA 1, with the value that reproduces the
