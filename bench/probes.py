@@ -1,7 +1,7 @@
 """Small timing probes behind the analysis in docs/performance.md.
 
 python bench/probes.py step D_MODEL E BATCH   # warm ms per model-step of train_ensemble
-python bench/probes.py datagen                 # ms per model-step spent drawing setfind2 batches
+python bench/probes.py datagen [qstr]          # ms per model-step spent drawing setfind2 (or qSTR) batches
 python bench/probes.py matmul                  # float32 GFLOP/s of one 2048² matmul (numpy, jax.jit)
 python bench/probes.py gru                     # qSTR GRU-64 ensemble step: as built vs fused directions (rolled, unrolled)
 python bench/probes.py ensemble-wait STORE     # model-steps the qstr_hierarchy ensembles ran vs each run's crossing
@@ -18,6 +18,7 @@ import numpy as np
 
 from samplelab.config import resolve_run_config
 from samplelab.tasks import build_task
+from samplelab.tasks.qstr import QstrConfig
 from samplelab.tasks.setfind2 import Setfind2Config
 from samplelab.trainer import train_ensemble
 
@@ -40,15 +41,21 @@ def step(d_model: int, members: int, batch: int) -> None:
     print(f"d_model={d_model} E={members} batch={batch}: {seconds / (members * STEPS) * 1e3:.3f} ms per model-step")
 
 
-def datagen(members: int = 16, batch: int = 32) -> None:
-    task = build_task(Setfind2Config(set_size=16))
+def datagen(task_name: str = "setfind2") -> None:
+    """setfind2 (N = 16): E = 16, batch 32; qstr (N = 12, the quick qstr_hierarchy's
+    largest): E = 5, batch 64."""
+    if task_name == "qstr":
+        task, members, batch = build_task(QstrConfig(seq_len=12)), 5, 64
+        state = task.init_run_state(jax.random.key(0))
+    else:
+        task, members, batch, state = build_task(Setfind2Config(set_size=16)), 16, 32, 3
 
     @jax.jit
     def run(keys):
         def body(total, step_index):
             def one(key):
                 example_keys = jax.random.split(jax.random.fold_in(key, step_index), batch)
-                inputs, targets = jax.vmap(task.sample, (0, None))(example_keys, 3)
+                inputs, targets = jax.vmap(task.sample, (0, None))(example_keys, state)
                 return inputs.sum() + targets.sum()
 
             return total + jax.vmap(one)(keys), None
@@ -59,7 +66,8 @@ def datagen(members: int = 16, batch: int = 32) -> None:
     run(keys).block_until_ready()
     start = time.perf_counter()
     run(keys).block_until_ready()
-    print(f"data generation: {(time.perf_counter() - start) / (members * STEPS) * 1e3:.3f} ms per model-step")
+    seconds = time.perf_counter() - start
+    print(f"{task_name} data generation: {seconds / (members * STEPS) * 1e3:.3f} ms per model-step (batch {batch})")
 
 
 def matmul(size: int = 2048, repeats: int = 5) -> None:
@@ -171,7 +179,7 @@ if __name__ == "__main__":
     if command == "step":
         step(*map(int, rest))
     elif command == "datagen":
-        datagen()
+        datagen(*rest)
     elif command == "matmul":
         matmul()
     elif command == "gru":

@@ -55,11 +55,11 @@ _MODEL, _TASK, _POOL, _TEST, _STEPS = range(5)
 _EVAL_BATCH = 128
 _PROBE_EXAMPLES = 64
 _EMBEDDING_EXAMPLES = 1024
-# LLVM at -O2 instead of XLA:CPU's default -O3: compiles take about half the time, and the
-# programs run as fast. Matrix products on one thread (Eigen's multi-threaded contraction may
-# split a sum between threads): the numbers no longer depend on the thread count, so the
-# in-process, worker and Ray backends store the same rows bit for bit, and these small
-# products run as fast. Measured in docs/performance.md, "Compile options".
+# XLA:CPU only. LLVM at -O2 instead of the default -O3: compiles take about half the time,
+# and the programs run as fast. Matrix products on one thread (Eigen's multi-threaded
+# contraction may split a sum between threads): the in-process backend then computes the
+# same sums as the single-threaded worker and Ray backends, so all store the same rows bit
+# for bit, and these small products run as fast. Measured in docs/performance.md, "Compile options".
 COMPILER_OPTIONS = {"xla_backend_optimization_level": 2, "xla_cpu_multi_thread_eigen": False}
 
 
@@ -267,7 +267,8 @@ def _compiled_trainer(
         embeddings = jax.vmap(member_embeddings)(carry[0], frozen, run_states, test_keys, n_trains) if embeds else None
         return eqx.combine(carry[0], frozen), curves, chunks_run, embeddings
 
-    return jax.jit(train, compiler_options=COMPILER_OPTIONS), task_arrays
+    on_cpu = jax.default_backend() == "cpu"
+    return jax.jit(train, compiler_options=COMPILER_OPTIONS if on_cpu else None), task_arrays
 
 
 def _chunks_until(one_chunk, carry, n_chunks, initial, stop_below):
