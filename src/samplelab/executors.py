@@ -29,9 +29,11 @@ from typing import Any, Protocol
 
 from samplelab.errors import ConfigError
 
-# Each worker process runs XLA on one thread: N workers then share N cores without
-# oversubscription (XLA reads these flags when its CPU backend starts in the worker).
-SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+# Each worker process runs XLA's matrix products on one thread, so N workers share N
+# cores without oversubscription (XLA reads this flag when its CPU backend starts in the
+# worker). The trainer sets the same option per compile (trainer.COMPILER_OPTIONS); the
+# flag also covers the jitted helpers outside the trainer.
+SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false"
 _PASSED_ENV = ("SAMPLELAB_JAX_CACHE", "SAMPLELAB_KILL_WORKER_ONCE", "SAMPLELAB_KILL_WORKER_ALWAYS", "JAX_PLATFORMS")
 
 Outcome = tuple[Any, list | BaseException]  # (handle, records or the error)
