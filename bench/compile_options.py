@@ -11,6 +11,13 @@ curve are bit-identical and the largest relative difference of any other returne
 (training-loss curve, probes).
 
     python bench/compile_options.py [--limit K]    # K: at most K configs (default: all)
+
+With ``--ensemble STUDY``, it times one whole ensemble of that study's quick profile
+instead (the plan's last, as `samplelab run` forms it: e.g. setfind2_setsize's 20
+members at N = 64), for ``--steps`` steps: the short runs above say little about the
+speed of long runs of large ensembles.
+
+    python bench/compile_options.py --ensemble studies/setfind2_setsize.toml --steps 300
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import jax
 import numpy as np
 
 from samplelab import trainer
+from samplelab.runner import plan_ensembles
 from samplelab.study import load_study
 
 STUDIES = sorted(p for p in (Path(__file__).resolve().parents[1] / "studies").glob("*.toml") if p.stem != "reproduce")
@@ -52,7 +60,24 @@ def distinct_configs():
             n_train = spec.config.training.n_train or 1
             kind = " ".join(str(model[k]) for k in ("init", "cell") if k in model)
             label = f"{path.stem}: {spec.config.task.name} / {spec.config.model.name} {kind}".rstrip()
-            yield label, spec.config.model_copy(update={"training": training}), [spec.seed, spec.seed + 1], n_train
+            yield (
+                label,
+                spec.config.model_copy(update={"training": training}),
+                [spec.seed, spec.seed + 1],
+                [n_train] * 2,
+            )
+
+
+def last_ensemble(path: Path, steps: int):
+    """(label, config, seeds, n_trains) of the last ensemble `samplelab run` forms for the
+    quick profile of the study at ``path``, trained for ``steps`` steps."""
+    members = plan_ensembles(load_study(path, "quick").runs)[-1].members
+    config = members[0].config
+    training = config.training.model_copy(update={"steps": steps, "n_train": None})
+    shape = {k: v for k, v in members[0].point.items() if k != "training.n_train"}
+    label = f"{path.stem}: {len(members)} members, {shape}"
+    seeds, n_trains = [m.seed for m in members], [m.config.training.n_train for m in members]
+    return label, config.model_copy(update={"training": training}), seeds, n_trains
 
 
 def arrays_of(result) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
@@ -76,14 +101,14 @@ def largest_relative_difference(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.nanmax(relative))
 
 
-def timed(config, seeds, n_train, options):
+def timed(config, seeds, n_trains, options):
     trainer.COMPILER_OPTIONS = options
     trainer._compiled_trainer.cache_clear()
     start = time.perf_counter()
-    trainer.train_ensemble(config, seeds, n_trains=[n_train] * len(seeds))
+    trainer.train_ensemble(config, seeds, n_trains=n_trains)
     first = time.perf_counter() - start
     start = time.perf_counter()
-    result = trainer.train_ensemble(config, seeds, n_trains=[n_train] * len(seeds))
+    result = trainer.train_ensemble(config, seeds, n_trains=n_trains)
     warm = time.perf_counter() - start
     return first - warm, warm, arrays_of(result)
 
@@ -100,7 +125,13 @@ def same_numbers(reference, other) -> tuple[bool, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--ensemble", type=Path, default=None, help="a study: time its plan's last ensemble")
+    parser.add_argument("--steps", type=int, default=300, help="with --ensemble: training steps")
     args = parser.parse_args()
+    if args.ensemble:
+        configs_to_run = [last_ensemble(args.ensemble, args.steps)]
+    else:
+        configs_to_run = list(distinct_configs())[: args.limit]
     names = list(OPTION_SETS)
     totals = {name: [0.0, 0.0] for name in names}
     identical_counts = dict.fromkeys(names[1:], 0)
@@ -108,8 +139,8 @@ def main() -> None:
     timing = " ".join(f"{n + ' compile / run s':>26}" for n in names)
     same = " ".join(f"{n + ' = defaults':>24}" for n in names[1:])
     print(f"{'config':<52} {timing}  {same}")
-    for label, config, seeds, n_train in list(distinct_configs())[: args.limit]:
-        outcomes = {name: timed(config, seeds, n_train, options) for name, options in OPTION_SETS.items()}
+    for label, config, seeds, n_trains in configs_to_run:
+        outcomes = {name: timed(config, seeds, n_trains, options) for name, options in OPTION_SETS.items()}
         configs += 1
         cells = []
         for name in names[1:]:

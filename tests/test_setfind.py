@@ -81,7 +81,8 @@ def test_example_matches_definition(case):
 def test_baseline_is_the_target_variance_and_matches_design():
     assert exact_baseline(10, 13, "subtract") == pytest.approx(8.25 + 14.0)  # design.md: ≈ 22.1 at N = 10
     task = build_task(SetfindConfig())
-    draws = np.array([np.asarray(task.sample(jax.random.key(i), 0)[1][0]) for i in range(4000)])
+    keys = jax.vmap(jax.random.key)(jnp.arange(4000))  # the keys key(0) … key(3999), one program
+    draws = np.asarray(jax.vmap(task.sample, (0, None))(keys, 0)[1][:, 0])
     assert draws.var() == pytest.approx(task.baseline, rel=0.08)
     assert exact_baseline(10, 13, "none") == pytest.approx(14.0)
 
