@@ -47,14 +47,7 @@ steps = 10
 
 @pytest.fixture(scope="session", autouse=True)
 def _jax_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """A compilation cache empty at the start of the session and shared by its xdist workers
-    (their base folders sit in the session's), so a program two workers need compiles once."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        cache = tmp_path_factory.getbasetemp().parent / "jax-cache"
-        cache.mkdir(exist_ok=True)
-    else:
-        cache = tmp_path_factory.mktemp("jax-cache")
-    os.environ["SAMPLELAB_JAX_CACHE"] = str(cache)
+    os.environ["SAMPLELAB_JAX_CACHE"] = str(tmp_path_factory.mktemp("jax-cache"))
 
 
 @pytest.fixture(scope="module", autouse=True)
