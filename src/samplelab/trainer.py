@@ -55,11 +55,12 @@ _MODEL, _TASK, _POOL, _TEST, _STEPS = range(5)
 _EVAL_BATCH = 128
 _PROBE_EXAMPLES = 64
 _EMBEDDING_EXAMPLES = 1024
-# XLA:CPU only. LLVM at -O2 instead of the default -O3: compiles take about half the time,
-# and the programs run as fast. Matrix products on one thread (Eigen's multi-threaded
-# contraction may split a sum between threads): the in-process backend then computes the
-# same sums as the single-threaded worker and Ray backends, so all store the same rows bit
-# for bit, and these small products run as fast. Measured in docs/performance.md, "Compile options".
+# XLA:CPU only. LLVM at -O2 instead of the default -O3: compiles take about half the time;
+# short runs of small ensembles run as fast, but a long run of a large one (setfind2_setsize,
+# 20 members) is about 1.2x slower, an open trade-off. Matrix products on one thread (Eigen's
+# multi-threaded contraction may split a sum between threads): the in-process backend then
+# computes the same sums as the single-threaded worker and Ray backends, so all store the
+# same rows bit for bit. Measured in docs/performance.md, "Compile options".
 COMPILER_OPTIONS = {"xla_backend_optimization_level": 2, "xla_cpu_multi_thread_eigen": False}
 
 
