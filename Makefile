@@ -31,6 +31,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check src tests bench studies
 	$(VENV)/bin/ruff format --check src tests bench studies
+	$(VENV)/bin/lint-imports --no-cache
 
 format: install
 	$(VENV)/bin/ruff check --fix src tests bench studies

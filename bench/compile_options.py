@@ -30,9 +30,9 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from samplelab import trainer
-from samplelab.runner import plan_ensembles
-from samplelab.study import load_study
+from samplelab.spec.study import load_study
+from samplelab.sweep.ensembles import plan_ensembles
+from samplelab.training import trainer
 
 STUDIES = sorted(p for p in (Path(__file__).resolve().parents[1] / "studies").glob("*.toml") if p.stem != "reproduce")
 OPTION_SETS = {

@@ -16,11 +16,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from samplelab.config import resolve_run_config
+from samplelab.spec.run_config import resolve_run_config
 from samplelab.tasks import build_task
 from samplelab.tasks.qstr import QstrConfig
 from samplelab.tasks.setfind2 import Setfind2Config
-from samplelab.trainer import train_ensemble
+from samplelab.training.trainer import train_ensemble
 
 STEPS = 300
 
@@ -152,7 +152,7 @@ def ensemble_wait(store: str) -> None:
     import sqlite3
     from collections import defaultdict
 
-    from samplelab.store import decode_array
+    from samplelab.ledger.store import decode_array
 
     cells = defaultdict(list)
     query = "select config_json, eval_steps, test_metric from runs where task = 'qstr'"

@@ -72,11 +72,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="samplelab-bench-"))
     os.environ["SAMPLELAB_JAX_CACHE"] = str(work / "jax-cache")  # cold: compiles are counted
 
-    from samplelab.analysis import load_study_runs
-    from samplelab.measure import samples_to_threshold
-    from samplelab.runner import enable_compilation_cache, run_study
-    from samplelab.store import ResultStore
-    from samplelab.study import load_study
+    from samplelab.analysis.runs import load_study_runs
+    from samplelab.ledger.store import ResultStore
+    from samplelab.spec.study import load_study
+    from samplelab.stats.thresholds import samples_to_threshold
+    from samplelab.sweep.runner import run_study
+    from samplelab.training.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
     study = load_study(STUDY, "quick")

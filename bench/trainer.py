@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from samplelab.config import resolve_run_config
-from samplelab.trainer import train_ensemble
+from samplelab.spec.run_config import resolve_run_config
+from samplelab.training.trainer import train_ensemble
 
 HERE = Path(__file__).resolve().parent
 

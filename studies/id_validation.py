@@ -16,7 +16,7 @@ import time
 import jax
 import numpy as np
 
-from samplelab.intrinsic_dimension import mle, two_nn
+from samplelab.stats.intrinsic_dimension import mle, two_nn
 from samplelab.tasks import TASKS, build_task
 
 SHAPES = ("sphere", "torus", "embedding")

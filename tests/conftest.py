@@ -55,12 +55,9 @@ def _release_compiled_programs():
     """Free every test module's compiled programs: each holds many memory mappings, and one
     process may hold only vm.max_map_count (65,530) of them."""
     yield
-    import jax
+    from samplelab.training.trainer import release_compiled_programs
 
-    from samplelab.trainer import _compiled_trainer
-
-    _compiled_trainer.cache_clear()
-    jax.clear_caches()
+    release_compiled_programs()
 
 
 @pytest.fixture
@@ -88,10 +85,10 @@ def train_study(write_study, tmp_path: Path):
     ``(study path, store path, StudyRuns)``."""
 
     def train(text: str, name: str = "study.toml"):
-        from samplelab.analysis import load_study_runs
-        from samplelab.runner import run_study
-        from samplelab.store import ResultStore
-        from samplelab.study import load_study
+        from samplelab.analysis.runs import load_study_runs
+        from samplelab.ledger.store import ResultStore
+        from samplelab.spec.study import load_study
+        from samplelab.sweep.runner import run_study
 
         path = write_study(text, name)
         study = load_study(path)

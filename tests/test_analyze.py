@@ -12,12 +12,12 @@ import json
 import numpy as np
 import pytest
 
-from samplelab.analysis import REFINEMENT_KEY, load_study_runs
+from samplelab.analysis.runs import load_study_runs
 from samplelab.cli import main
-from samplelab.config import canonical_json
-from samplelab.refine import plan_round
-from samplelab.store import ResultStore, RunRecord
-from samplelab.study import load_study
+from samplelab.ledger.store import ResultStore, RunRecord
+from samplelab.spec.run_config import canonical_json
+from samplelab.spec.study import REFINEMENT_KEY, load_study
+from samplelab.sweep.refine import plan_round
 
 ANALYSIS = """
 [analysis]

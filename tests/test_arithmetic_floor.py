@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from samplelab.config import resolve_run_config
 from samplelab.models import build_model
+from samplelab.spec.run_config import resolve_run_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from arithmetic_floor import floor_table, forward_matmul_flops, run_flops, token_width

@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from samplelab.cli import main
-from samplelab.config import resolve_run_config, run_key, shape_key
-from samplelab.errors import ConfigError
-from samplelab.study import load_study
+from samplelab.core.errors import ConfigError
+from samplelab.spec.run_config import resolve_run_config, run_key, shape_key
+from samplelab.spec.study import load_study
 
 BASE = """
 name = "bad"

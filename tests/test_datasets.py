@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from samplelab import datasets
-from samplelab.datasets import ImageData, load_images, read_idx, write_idx
-from samplelab.errors import ConfigError
+from samplelab.core.errors import ConfigError
+from samplelab.tasks import datasets
+from samplelab.tasks.datasets import ImageData, load_images, read_idx, write_idx
 
 TRAIN_N, TEST_N, H, W = 6, 4, 5, 4
 

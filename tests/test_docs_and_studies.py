@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from samplelab.study import load_study, read_toml
-from samplelab.trainer import train_ensemble
+from samplelab.spec.study import load_study, read_toml
+from samplelab.training.trainer import train_ensemble
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAN = ROOT / "studies" / "reproduce.toml"  # what `samplelab reproduce` runs, not a study
@@ -33,7 +33,7 @@ def test_shipped_studies_validate_in_every_profile(path):
 
 
 def test_reproduce_plan_covers_every_study_and_quick_fits_in_30_minutes():
-    from samplelab.reproduce import load_plan
+    from samplelab.spec.plan import load_plan
 
     every = {path.stem for path in STUDIES}
     for profile in ("quick-all", "full"):

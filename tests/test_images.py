@@ -13,14 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from samplelab.config import OptimizerConfig, resolve_run_config
-from samplelab.datasets import load_images
-from samplelab.errors import ConfigError
+from samplelab.core.errors import ConfigError
 from samplelab.models import build_model
 from samplelab.models.mlp import ACTIVATIONS, MLPConfig, allocation_bump
-from samplelab.optimizers import make_optimizer
+from samplelab.spec.run_config import OptimizerConfig, resolve_run_config
 from samplelab.tasks import TASKS, build_task
-from samplelab.trainer import ensemble_member, train_ensemble
+from samplelab.tasks.datasets import load_images
+from samplelab.training.optimizers import make_optimizer
+from samplelab.training.trainer import ensemble_member, train_ensemble
 
 
 def _task(**fields):
@@ -226,8 +226,8 @@ model = [{ label = "default", name = "mlp", widths = [16] }, { label = "sparse",
 
 
 def test_an_images_study_end_to_end_outcomes_and_figures(tmp_path, train_study):
-    from samplelab.analyze import analyze_study
-    from samplelab.report import write_figures
+    from samplelab.analysis.document import analyze_study
+    from samplelab.report.figures import write_figures
 
     _, _, runs = train_study(TINY_IMAGES_STUDY, "tiny_images.toml")
     assert len(runs.records) == 8
@@ -252,7 +252,7 @@ def test_an_images_study_end_to_end_outcomes_and_figures(tmp_path, train_study):
 
 def test_a_study_can_train_on_mnist_idx_files_from_a_directory(tmp_path):
     """The full-MNIST path: standard IDX files in a user's directory (tiny ones here)."""
-    from samplelab.datasets import write_idx
+    from samplelab.tasks.datasets import write_idx
 
     rng = np.random.default_rng(0)
     for prefix, count in (("train", 30), ("t10k", 10)):
@@ -272,7 +272,7 @@ def test_a_study_can_train_on_mnist_idx_files_from_a_directory(tmp_path):
 
 
 def test_a_study_that_leaves_no_test_images_is_refused_at_load(tmp_path):
-    from samplelab.study import load_study
+    from samplelab.spec.study import load_study
 
     path = tmp_path / "too_big.toml"
     path.write_text(TINY_IMAGES_STUDY.replace('"training.n_train" = [30, 60]', '"training.n_train" = [30, 1797]'))

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from samplelab.cli import main
-from samplelab.errors import ConfigError
-from samplelab.intrinsic_dimension import load_points, mle, mle_pointwise, two_nn, vs_subsample
+from samplelab.core.errors import ConfigError
+from samplelab.stats.intrinsic_dimension import load_points, mle, mle_pointwise, two_nn, vs_subsample
 from samplelab.tasks import TASKS, build_task
 
 

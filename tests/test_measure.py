@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from samplelab.measure import median_with_censoring, samples_to_threshold, train_size_to_threshold
+from samplelab.stats.thresholds import median_with_censoring, samples_to_threshold, train_size_to_threshold
 
 
 def test_first_crossing():

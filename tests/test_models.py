@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from samplelab.errors import ConfigError
+from samplelab.core.errors import ConfigError
 from samplelab.models import MODELS, build_model
-from samplelab.study import load_study
+from samplelab.spec.study import load_study
 
 X = jax.random.normal(jax.random.key(0), (6, 5))  # [T, W]
 
@@ -149,14 +149,31 @@ def test_comparison_study_end_to_end_with_attention_map(write_study, tmp_path, c
     output = capsys.readouterr().out
     assert "model=ffn" in output and "transformer" in output
     out = tmp_path / "report"
-    assert main(["report", str(path), "--store", store, "--out", str(out)]) == 0
+
+    # A report only reads: it leaves out the attention map (which retrains) and says how to make it.
+    def refuse(*args, **kwargs):
+        raise AssertionError("samplelab report trained a model")
+
+    from samplelab.training import retrain, trainer  # imported first, so that each binds the real function
+
+    with pytest.MonkeyPatch.context() as patch:
+        for module in (trainer, retrain):
+            patch.setattr(module, "train_ensemble", refuse)
+        assert main(["report", str(path), "--store", store, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert not (out / "attention_map.png").exists()
+    assert "not drawn" in printed and "samplelab attention-map" in printed
+    assert main(["attention-map", str(path), "--store", store, "--out", str(out)]) == 0
     assert (out / "attention_map.png").stat().st_size > 10_000
+    assert main(["report", str(path), "--store", store, "--out", str(out)]) == 0
+    assert "not drawn" not in capsys.readouterr().out
+    assert "attention_map" in (out / "report.html").read_text()
 
 
 def test_early_stop_ends_the_ensemble_without_changing_samples_to_threshold():
-    from samplelab.config import resolve_run_config
-    from samplelab.measure import samples_to_threshold
-    from samplelab.trainer import train_ensemble
+    from samplelab.spec.run_config import resolve_run_config
+    from samplelab.stats.thresholds import samples_to_threshold
+    from samplelab.training.trainer import train_ensemble
 
     base = {
         "task": {"name": "qstr", "seq_len": 2},

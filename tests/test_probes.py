@@ -9,11 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from samplelab.analyze import entropy_probe
-from samplelab.config import resolve_run_config
-from samplelab.model_probes import attention_entropy
-from samplelab.store import ResultStore
-from samplelab.trainer import train_ensemble
+from samplelab.analysis.document import entropy_probe
+from samplelab.ledger.store import ResultStore
+from samplelab.spec.run_config import resolve_run_config
+from samplelab.training.probes import attention_entropy
+from samplelab.training.trainer import train_ensemble
 
 
 def test_entropy_definition():
@@ -43,9 +43,9 @@ def test_trainer_logs_entropy_per_layer_and_head(model, task):
 
 
 def test_store_keeps_entropy_and_migrates_old_stores(tiny_study, tmp_path):
-    from samplelab.analysis import load_study_runs
-    from samplelab.runner import run_study
-    from samplelab.study import load_study
+    from samplelab.analysis.runs import load_study_runs
+    from samplelab.spec.study import load_study
+    from samplelab.sweep.runner import run_study
 
     old = tmp_path / "old.sqlite"
     with sqlite3.connect(old) as db:  # a store from before the probe: no entropy columns

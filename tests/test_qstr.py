@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from samplelab.errors import ConfigError
+from samplelab.core.errors import ConfigError
 from samplelab.tasks import TASKS, build_task
 from samplelab.tasks.qstr import QstrConfig, default_embed_dim
 

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from conftest import TINY_STUDY  # a module fixture cannot use the function-scoped tiny_study
-from samplelab.analysis_config import AnalysisConfig
-from samplelab.claim_table import check_claims
+from samplelab.analysis.claims import check_claims
 from samplelab.cli import main
+from samplelab.spec.analysis import AnalysisConfig
 
 # The tiny study with a fit beside a theory and two claims about reaching the threshold.
 CLAIMED = """

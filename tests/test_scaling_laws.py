@@ -9,14 +9,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from samplelab.config import resolve_run_config
-from samplelab.errors import ConfigError
-from samplelab.intrinsic_dimension import neighbour_distances
-from samplelab.model_probes import embedding_dimension, parameter_count, tokens_per_example
+from samplelab.core.errors import ConfigError
+from samplelab.ledger.store import RunRecord
 from samplelab.models import build_model
-from samplelab.store import RunRecord
+from samplelab.spec.run_config import resolve_run_config
+from samplelab.spec.size import parameter_count, tokens_per_example
+from samplelab.stats.intrinsic_dimension import neighbour_distances
 from samplelab.tasks import build_task
-from samplelab.trainer import _compiled_trainer, _eval_extent, train_ensemble
+from samplelab.training.probes import embedding_dimension
+from samplelab.training.trainer import _compiled_trainer, _eval_extent, train_ensemble
 
 TEXT = {"name": "text", "context": 8, "max_chars": 6000, "test_chunks": 64}
 CAUSAL = {"name": "transformer", "causal": True, "layers": 1, "heads": 2, "d_model": 16}
@@ -85,7 +86,7 @@ def test_embeddings_are_test_examples_and_their_dimension_is_recorded():
     result = train_ensemble(config, seeds=[0, 1], n_trains=[200, 100])
     assert result.embeddings.shape == (2, 64, 16) and result.embedding_valid.all()
     assert np.isfinite(result.embedding_dimension).all() and (result.embedding_dimension > 0).all()
-    from samplelab.trainer import ensemble_member
+    from samplelab.training.trainer import ensemble_member
 
     task = build_task(config.task)
     member = ensemble_member(config, result.params, 1)
@@ -94,7 +95,7 @@ def test_embeddings_are_test_examples_and_their_dimension_is_recorded():
 
 
 def _run_state(config, seed):
-    from samplelab.trainer import _TASK
+    from samplelab.training.trainer import _TASK
 
     return build_task(config.task).init_run_state(jax.random.fold_in(jax.random.key(seed), _TASK))
 
@@ -169,8 +170,8 @@ theory = { exponent = "2/(2 + d)", variables = { d = "measured.embedding_dimensi
 
 
 def test_a_text_study_end_to_end_fits_loss_against_tokens_with_a_measured_theory(tmp_path, train_study):
-    from samplelab.analyze import analyze_study
-    from samplelab.report import write_figures
+    from samplelab.analysis.document import analyze_study
+    from samplelab.report.figures import write_figures
 
     path, store, runs = train_study(TINY_TEXT_STUDY, "tiny_text.toml")
     assert len(runs.records) == 8
@@ -216,7 +217,7 @@ def test_a_text_study_end_to_end_fits_loss_against_tokens_with_a_measured_theory
     ],
 )
 def test_fit_settings_that_cannot_apply_are_refused_at_load(tmp_path, fit, message):
-    from samplelab.study import load_study
+    from samplelab.spec.study import load_study
 
     study = f"""
 name = "bad"

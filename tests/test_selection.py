@@ -7,14 +7,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from samplelab.analysis import StudyRuns
+from samplelab.analysis.runs import StudyRuns
+from samplelab.analysis.selection import model_selection
 from samplelab.cli import main
-from samplelab.config import resolve_run_config, run_key, training_identity
-from samplelab.selection import model_selection
-from samplelab.store import RunRecord
-from samplelab.study import load_study
+from samplelab.ledger.store import RunRecord
+from samplelab.spec.run_config import resolve_run_config, run_key, training_identity
+from samplelab.spec.study import load_study
 from samplelab.tasks import build_task
-from samplelab.trainer import ensemble_member, train_ensemble
+from samplelab.training.trainer import ensemble_member, train_ensemble
 
 SELECTION_STUDY = """
 name = "selection"

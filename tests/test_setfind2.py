@@ -7,10 +7,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from samplelab.config import resolve_run_config
+from samplelab.spec.run_config import resolve_run_config
 from samplelab.tasks import build_task
 from samplelab.tasks.setfind2 import Setfind2Config
-from samplelab.trainer import _POOL, _TEST
+from samplelab.training.trainer import _POOL, _TEST
 
 CASES = st.tuples(st.integers(2, 40), st.integers(0, 12), st.integers(0, 2**31 - 1))
 

@@ -11,9 +11,10 @@ import time
 import numpy as np
 import pytest
 
-from samplelab.runner import pending_runs, plan_ensembles, run_study
-from samplelab.store import ResultStore, RunRecord, decode_array, encode_array
-from samplelab.study import load_study
+from samplelab.ledger.store import ResultStore, RunRecord, decode_array, encode_array
+from samplelab.spec.study import load_study
+from samplelab.sweep.ensembles import pending_runs, plan_ensembles
+from samplelab.sweep.runner import run_study
 
 
 def _record(key: str, status: str = "done") -> RunRecord:

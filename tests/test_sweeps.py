@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from samplelab.cli import main
-from samplelab.runner import planned_ensembles, run_study
-from samplelab.store import ResultStore, decode_array
-from samplelab.study import load_study
+from samplelab.ledger.store import ResultStore, decode_array
+from samplelab.spec.study import load_study
+from samplelab.sweep.ensembles import planned_ensembles
+from samplelab.sweep.runner import run_study
 
 # 2 shapes × 3 sizes × 3 seeds = 18 runs; with --max-ensemble 3: 6 ensembles of ~1 s each.
 SWEEP = """
@@ -72,7 +73,7 @@ def sweep(tmp_path_factory):
     """The study file and an uninterrupted in-process sweep of it: the reference content.
     Its programs go into the persistent compilation cache, so the subprocesses below load
     them instead of compiling, and spend their time (and their deaths) training and writing."""
-    from samplelab.runner import enable_compilation_cache
+    from samplelab.training.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()  # the session's cache folder (conftest), inherited by subprocesses
     folder = tmp_path_factory.mktemp("sweep")
@@ -156,7 +157,7 @@ def ray_cluster():
 
 
 def test_a_local_ray_cluster_stores_the_same_rows_and_retries_a_dead_worker(sweep, tmp_path, monkeypatch, ray_cluster):
-    from samplelab.executors import RayCluster
+    from samplelab.sweep.executors import RayCluster
 
     study, reference, _ = sweep
     monkeypatch.setenv("SAMPLELAB_KILL_WORKER_ONCE", str(tmp_path / "killed-once"))

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from samplelab.corpus import encode, load_corpus
-from samplelab.errors import ConfigError
+from samplelab.core.errors import ConfigError
 from samplelab.tasks import TASKS, build_task
+from samplelab.tasks.corpus import encode, load_corpus
 
 T, MAX_CHARS = 8, 4000  # 444 chunks of 9 characters of Python's help texts
 SIZE = MAX_CHARS // (T + 1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from samplelab.config import resolve_run_config
-from samplelab.trainer import make_optimizer, train_ensemble
+from samplelab.spec.run_config import resolve_run_config
+from samplelab.training.trainer import make_optimizer, train_ensemble
 
 
 def _config(d_model=16, **training):

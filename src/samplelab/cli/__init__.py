@@ -10,10 +10,10 @@ import sys
 
 import typer
 
-from samplelab import __version__
-from samplelab.cli import dimension, reproduce, tables, train  # noqa: F401  (registers the commands)
+from samplelab.cli import probe, reproduce, tables, train  # noqa: F401  (registers the commands)
 from samplelab.cli.common import INTERRUPTED, app
-from samplelab.errors import ConfigError
+from samplelab.core.errors import ConfigError
+from samplelab.core.version import __version__
 
 
 def _version(value: bool) -> None:

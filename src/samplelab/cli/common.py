@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from samplelab.errors import ConfigError
+from samplelab.core.errors import ConfigError
 
 DEFAULT_STORE = Path("runs/samplelab.sqlite")
 
@@ -46,8 +46,8 @@ class Format(StrEnum):
     parquet = "parquet"
 
 
-def _open_store(path: Path, must_exist: bool = False):
-    from samplelab.store import ResultStore
+def open_store(path: Path, must_exist: bool = False):
+    from samplelab.ledger.store import ResultStore
 
     if must_exist and not path.exists():
         raise ConfigError(f"--store {path}: no such store — fix: run `samplelab run STUDY --store {path}` first")
@@ -57,7 +57,7 @@ def _open_store(path: Path, must_exist: bool = False):
 INTERRUPTED = "interrupted: finished runs are stored; run the same command again to resume"
 
 
-def _exit_on_interrupt(signum: int, frame: object) -> None:
+def exit_on_interrupt(signum: int, frame: object) -> None:
     """Ctrl-C during a sweep: end the process now, like ``kill -9`` but with a message.
 
     The store is transactional, so an ensemble being written is either kept whole or
@@ -71,18 +71,18 @@ def _exit_on_interrupt(signum: int, frame: object) -> None:
     os._exit(130)
 
 
-def _load_runs(
+def load_runs(
     study_file: Path, profile: str | None, store: Path, threshold_relative: float | None, *, required: bool = False
 ):
-    """The study's stored runs (a :class:`samplelab.analysis.StudyRuns`).
+    """The study's stored runs (a :class:`samplelab.analysis.runs.StudyRuns`).
 
     With ``required``, no stored runs is an error that names the profiles that do have runs.
     """
-    from samplelab.analysis import load_study_runs
-    from samplelab.study import load_study
+    from samplelab.analysis.runs import load_study_runs
+    from samplelab.spec.study import load_study
 
     study = load_study(study_file, profile)
-    with _open_store(store, must_exist=True) as results:
+    with open_store(store, must_exist=True) as results:
         runs = load_study_runs(study, results, threshold_relative)
         stored = [p for name, p, _ in results.studies() if name == study.name and p != study.profile]
     if required and not runs.records:
@@ -92,12 +92,12 @@ def _load_runs(
     return runs
 
 
-def _measure_of(cell_rows: list[dict]) -> str:
+def measure_of(cell_rows: list[dict]) -> str:
     """Title words for per-cell rows, e.g. "train size to threshold per seed"."""
     return f"{cell_rows[0]['measure'].replace('_', ' ')} per seed"
 
 
-def _print_rows(rows: list[dict], fmt: Format, title: str, hide: tuple[str, ...] = ()) -> None:
+def print_rows(rows: list[dict], fmt: Format, title: str, hide: tuple[str, ...] = ()) -> None:
     if fmt is Format.json:
         print(json.dumps(rows, indent=1, default=str))
         return
@@ -112,11 +112,11 @@ def _print_rows(rows: list[dict], fmt: Format, title: str, hide: tuple[str, ...]
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*(escape(_cell_text(row.get(c))) for c in columns))
+        table.add_row(*(escape(cell_text(row.get(c))) for c in columns))
     console.print(table)
 
 
-def _cell_text(value: object) -> str:
+def cell_text(value: object) -> str:
     if value is None:
         return "—"
     if isinstance(value, float):

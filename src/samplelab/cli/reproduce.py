@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from samplelab.cli.common import MaxEnsembleOpt, StoreOpt, _exit_on_interrupt, _open_store, app, console
+from samplelab.cli.common import MaxEnsembleOpt, StoreOpt, app, console, exit_on_interrupt, open_store
 from samplelab.cli.tables import print_claim_table
 
 DEFAULT_PLAN = Path("studies/reproduce.toml")
@@ -62,7 +62,7 @@ class _PlanBars:
     def start(self, index: int) -> tuple:
         """The callbacks (a ``RunProgress``) for study ``index``, and its counts (model-steps
         done / planned, runs stored / pending)."""
-        from samplelab.runner import RunProgress
+        from samplelab.sweep.runner import RunProgress
 
         bar, task = self.bar, self.tasks[index]
         state = {"done": 0, "total": 0, "runs": 0, "pending": 0}
@@ -119,11 +119,14 @@ def reproduce(
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from samplelab.claims import failed_runs
-    from samplelab.refine import refine_n_star
-    from samplelab.report_store import write_store_report
-    from samplelab.reproduce import load_plan
-    from samplelab.runner import enable_compilation_cache, run_study
+    from samplelab.analysis.runs import load_study_runs
+    from samplelab.cli.probe import write_attention_map
+    from samplelab.ledger.leases import failed_runs
+    from samplelab.report.store_report import write_store_report
+    from samplelab.spec.plan import load_plan
+    from samplelab.sweep.refine import refine_n_star
+    from samplelab.sweep.runner import run_study
+    from samplelab.training.compile_cache import enable_compilation_cache
 
     planned = load_plan(plan, profile)
     enable_compilation_cache()
@@ -137,10 +140,10 @@ def reproduce(
         TimeRemainingColumn(),
         TextColumn("{task.fields[note]}"),
     )
-    previous_handler = signal.signal(signal.SIGINT, _exit_on_interrupt)
+    previous_handler = signal.signal(signal.SIGINT, exit_on_interrupt)
     trained = 0
     try:
-        with _open_store(store) as results, Progress(*columns, console=console) as bar:
+        with open_store(store) as results, Progress(*columns, console=console) as bar:
             bars = _PlanBars(bar, planned, profile)
             for index, entry in enumerate(planned):
                 progress, state = bars.start(index)
@@ -163,6 +166,9 @@ def reproduce(
                 )
             studies = [entry.study for entry in planned]
             failed = failed_runs(results, (spec.key for study in studies for spec in study.runs))
+            bars.note("drawing attention maps")
+            for study in studies:  # the figures that retrain a run: a report only reads
+                write_attention_map(load_study_runs(study, results), out / f"{study.name}-{study.profile}")
             bars.note("writing the report")
             report = write_store_report(results, out, studies, on_study=lambda s: bars.note(f"report: {s.name}"))
             bars.note("")
@@ -170,6 +176,8 @@ def reproduce(
         signal.signal(signal.SIGINT, previous_handler)
     for line in report.skipped:
         console.print(f"left out {line}", markup=False)
+    for line in report.figures_left_out:
+        console.print(f"not drawn: {line}", markup=False)
     print_claim_table(report.claims)
     console.print(
         f"reproduce {profile}: {len(planned)} studies, {trained} runs trained, {_duration(time.perf_counter() - began)}; "

@@ -8,22 +8,22 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
+from samplelab.analysis.text import RELATION_SYMBOL, VERDICT, exponent_text, fit_x_label, value_ci
 from samplelab.cli.common import (
     Format,
     ProfileOpt,
     StoreOpt,
     StudyArg,
     ThresholdOpt,
-    _load_runs,
-    _measure_of,
-    _open_store,
-    _print_rows,
     app,
     console,
+    load_runs,
+    measure_of,
+    open_store,
+    print_rows,
 )
-from samplelab.document_text import RELATION_SYMBOL, VERDICT, exponent_text, fit_x_label, value_ci
-from samplelab.errors import ConfigError
-from samplelab.store import SCALAR_COLUMNS
+from samplelab.core.errors import ConfigError
+from samplelab.core.run_fields import SCALAR_COLUMNS
 
 
 @app.command()
@@ -41,28 +41,28 @@ def results(
     csv, json and parquet carry every column (end-of-training numbers, run key, config);
     parquet adds each run's learning curves as lists.
     """
-    from samplelab.analysis import cell_rows
-    from samplelab.export import run_table, write_parquet
+    from samplelab.analysis.cells import cell_rows
+    from samplelab.analysis.export import run_table, write_parquet
 
     if fmt is Format.parquet and out is None:
         raise ConfigError("--format parquet: Parquet is binary — fix: add --out FILE.parquet")
     if fmt is Format.table and out is not None:
         raise ConfigError("--out: a table is for the terminal — fix: add --format csv, json or parquet")
-    runs = _load_runs(study_file, profile, store, threshold_relative)
+    runs = load_runs(study_file, profile, store, threshold_relative)
     rows = cell_rows(runs) if cells else run_table(runs, curves=fmt is Format.parquet)
     if fmt is Format.parquet:
         console.print(f"wrote {len(rows)} rows to {write_parquet(rows, out)}", markup=False)
         return
     title = f"{study_file} [{profile or 'default'}]"
     if cells and rows:
-        title += f": {_measure_of(rows)}"
+        title += f": {measure_of(rows)}"
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w", newline="") as file, contextlib.redirect_stdout(file):
-            _print_rows(rows, fmt, title)
+            print_rows(rows, fmt, title)
         console.print(f"wrote {len(rows)} rows to {out}", markup=False)
         return
-    _print_rows(rows, fmt, title, hide=("measure", "run_key", "baseline", "config_json", *SCALAR_COLUMNS))
+    print_rows(rows, fmt, title, hide=("measure", "run_key", "baseline", "config_json", *SCALAR_COLUMNS))
 
 
 @app.command()
@@ -84,27 +84,29 @@ def report(
     if study_file is None:
         _report_store(store, out, profile, threshold_relative)
         return
-    from samplelab.analysis import cell_rows
-    from samplelab.analyze import analyze_study
-    from samplelab.report import write_figures
-    from samplelab.report_html import write_study_report
+    from samplelab.analysis.cells import cell_rows
+    from samplelab.analysis.document import analyze_study
+    from samplelab.report.figures import figures_left_out, write_figures
+    from samplelab.report.html import write_study_report
 
-    runs = _load_runs(study_file, profile, store, threshold_relative, required=True)
+    runs = load_runs(study_file, profile, store, threshold_relative, required=True)
     study = runs.study
     rows = cell_rows(runs)
-    _print_rows(rows, Format.table, f"{study.name} [{study.profile}]: {_measure_of(rows)}", hide=("measure",))
+    print_rows(rows, Format.table, f"{study.name} [{study.profile}]: {measure_of(rows)}", hide=("measure",))
     document = analyze_study(runs)
     figures = write_figures(runs, out, document)
     for path in [*figures, *write_study_report(runs, document, figures, out)]:
         console.print(f"wrote {path}", markup=False)
+    for line in figures_left_out(runs, out, store):
+        console.print(f"not drawn: {line}", markup=False)
 
 
 def _report_store(store: Path, out: Path, profile: str | None, threshold_relative: float | None) -> None:
-    from samplelab.report_store import stored_studies, write_store_report
+    from samplelab.report.store_report import stored_studies, write_store_report
 
     if threshold_relative is not None:
         raise ConfigError("--threshold-relative: applies to one study — fix: give its study file, or drop the option")
-    with _open_store(store, must_exist=True) as results:
+    with open_store(store, must_exist=True) as results:
         studies, skipped = stored_studies(results)
         kept = [s for s in studies if profile is None or s.profile == profile]
         if not kept:
@@ -113,6 +115,8 @@ def _report_store(store: Path, out: Path, profile: str | None, threshold_relativ
         result = write_store_report(results, out, kept)
     for line in skipped + result.skipped:
         console.print(f"left out {line}", markup=False)
+    for line in result.figures_left_out:
+        console.print(f"not drawn: {line}", markup=False)
     print_claim_table(result.claims)
     console.print(f"wrote {result.html} and {result.markdown} ({len(result.studies)} studies)", markup=False)
 
@@ -264,9 +268,9 @@ def analyze(
     """Per cell: KM median of the data needed and n*(ε, δ) with CIs; per study: fitted laws vs theory."""
     import json
 
-    from samplelab.analyze import analyze_study
+    from samplelab.analysis.document import analyze_study
 
-    runs = _load_runs(study_file, profile, store, threshold_relative, required=True)
+    runs = load_runs(study_file, profile, store, threshold_relative, required=True)
     document = analyze_study(runs, bootstrap=bootstrap, seed=seed)
     if as_json:
         print(json.dumps(document, indent=1, ensure_ascii=False))

@@ -10,18 +10,18 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
+from samplelab.analysis.text import interval_text, point_text
 from samplelab.cli.common import (
     MaxEnsembleOpt,
     ProfileOpt,
     StoreOpt,
     StudyArg,
-    _exit_on_interrupt,
-    _open_store,
     app,
     console,
+    exit_on_interrupt,
+    open_store,
 )
-from samplelab.document_text import point_text
-from samplelab.errors import ConfigError
+from samplelab.core.errors import ConfigError
 
 
 class Backend(StrEnum):
@@ -51,15 +51,16 @@ def models() -> None:
 def training_progress(description: str):
     """A Rich progress bar fed by the runner's callbacks, with Ctrl-C ending the process.
 
-    Yields a :class:`~samplelab.runner.RunProgress`; each plan (a sweep, or a refinement
+    Yields a :class:`~samplelab.sweep.runner.RunProgress`; each plan (a sweep, or a refinement
     round) adds one bar.
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from samplelab.runner import RunProgress, enable_compilation_cache
+    from samplelab.sweep.runner import RunProgress
+    from samplelab.training.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
-    previous_handler = signal.signal(signal.SIGINT, _exit_on_interrupt)
+    previous_handler = signal.signal(signal.SIGINT, exit_on_interrupt)
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -107,13 +108,14 @@ def run(
 
     Several runs of this command on one store share the work; each ensemble is trained once.
     """
-    from samplelab.claims import failed_runs
-    from samplelab.executors import make_executor
-    from samplelab.runner import pending_runs, planned_ensembles, run_study
-    from samplelab.study import load_study
+    from samplelab.ledger.leases import failed_runs
+    from samplelab.spec.study import load_study
+    from samplelab.sweep.ensembles import pending_runs, planned_ensembles
+    from samplelab.sweep.executors import make_executor
+    from samplelab.sweep.runner import run_study
 
     study = load_study(study_file, profile)
-    with _open_store(store) as results:
+    with open_store(store) as results:
         if dry_run:
             pending = pending_runs(study, results)
             plan = planned_ensembles(study.runs, results, max_ensemble)
@@ -167,14 +169,14 @@ def refine(
     Needs the study's grid runs stored (`samplelab run`) and a fixed-regime grid over
     training.n_train. Each round trains one ensemble per cell shape; re-running resumes.
     """
-    from samplelab.analysis_config import N_TRAIN
-    from samplelab.refine import refine_n_star
-    from samplelab.study import load_study
+    from samplelab.spec.run_config import N_TRAIN
+    from samplelab.spec.study import load_study
+    from samplelab.sweep.refine import refine_n_star
 
     study = load_study(study_file, profile)
     if not study.refinable:
         raise ConfigError(f'{study_file}: refine needs the fixed regime and a grid over "{N_TRAIN}" — fix: add one')
-    with _open_store(store, must_exist=True) as results, training_progress(f"{study.name} refinement") as progress:
+    with open_store(store, must_exist=True) as results, training_progress(f"{study.name} refinement") as progress:
         history = refine_n_star(
             study, results, ratio=ratio, max_rounds=max_rounds, max_ensemble=max_ensemble, progress=progress
         )
@@ -186,12 +188,7 @@ def refine(
     for status in history[-1]:
         value = "not reached" if status.n_star is None else f"{status.n_star:.4g}"
         console.print(
-            f"{point_text(status.point, empty='all')}: n* = {value} {_interval_text(status.ci)} — "
+            f"{point_text(status.point, empty='all')}: n* = {value} {interval_text(status.ci)} — "
             f"{status.reason or f'open (a further round would add n={status.added})'}",
             markup=False,
         )
-
-
-def _interval_text(ci) -> str:
-    low, high = ci
-    return f"[{'—' if low is None else f'{low:.4g}'}, {'∞' if high is None else f'{high:.4g}'}]"

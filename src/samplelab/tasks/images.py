@@ -31,8 +31,8 @@ import numpy as np
 import optax
 from pydantic import Field
 
-from samplelab.datasets import load_images
 from samplelab.tasks.base import TASKS, TaskConfig
+from samplelab.tasks.datasets import load_images
 
 
 class ImagesConfig(TaskConfig):

@@ -35,9 +35,9 @@ import numpy as np
 import optax
 from pydantic import Field, model_validator
 
-from samplelab.corpus import corpus_fingerprint, encode, load_corpus
-from samplelab.errors import ConfigError
+from samplelab.core.errors import ConfigError
 from samplelab.tasks.base import TASKS, TaskConfig
+from samplelab.tasks.corpus import corpus_fingerprint, encode, load_corpus
 
 
 class TextConfig(TaskConfig):

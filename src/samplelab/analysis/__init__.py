@@ -1,0 +1,1 @@
+"""Stored runs → cells → fits → claims → the analysis document; model selection, outcomes, export."""

@@ -1,0 +1,119 @@
+"""A study's stored runs → the numbers a paper prints: per cell KM quantiles and n*, per
+study the fitted laws with bootstrap CIs beside the theory.
+
+:func:`analyze_study` returns a JSON-ready dict (``samplelab analyze --json`` prints it);
+its schema, ``samplelab.analysis/1``, is documented in ``docs/analysis.md`` and only
+grows: fields are added, never renamed or removed, without a schema bump.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from samplelab.analysis.cells import Cell, collect_cells, measure_name
+from samplelab.analysis.claims import check_claims
+from samplelab.analysis.fits import fit_json, fit_series
+from samplelab.analysis.outcomes import cell_outcomes
+from samplelab.analysis.runs import StudyRuns
+from samplelab.analysis.selection import model_selection
+from samplelab.analysis.text import json_interval
+from samplelab.core.version import __version__
+from samplelab.ledger.store import RunRecord
+
+SCHEMA = "samplelab.analysis/1"
+
+
+def _cell_json(cell: Cell) -> dict:
+    km = cell.km
+    result = {
+        "point": cell.point,
+        "threshold": cell.threshold,
+        "runs": len(cell.records),
+        "seeds": len(cell.seeds),
+        "converged": km.events,
+        "censored": km.total - km.events,
+        "converged_fraction": km.converged_fraction,
+        "diverged_runs": cell.diverged_runs,
+        "per_seed": {
+            str(s): (float(n) if r else None) for s, n, r in zip(cell.seeds, cell.needed, cell.reached, strict=True)
+        },
+        "km": {
+            f"{q.p:g}": {"value": q.value, "ci": json_interval(q.ci)}
+            for q in sorted(km.quantiles.values(), key=lambda q: q.p)
+        },
+        "n_star": None,
+    }
+    if cell.n_star is not None:
+        ns = cell.n_star
+        result["n_star"] = {
+            "value": ns.value,
+            "ci": json_interval(ns.ci),
+            "bracket": json_interval(ns.bracket),
+            "sizes": ns.sizes,
+            "success_rate": ns.success_rate,
+        }
+    result["attention_entropy"] = entropy_probe(cell.records)
+    return result
+
+
+def entropy_probe(records: list[RunRecord]) -> dict | None:
+    """How often attention entropy ends lower than it starts, over (layer, head, run) curves.
+
+    Tests seed 000's hypothesis that "the entropy of the Softmax on different layers almost
+    never decreases during training". ``None`` when no record carries the probe.
+    """
+    probed = [r for r in records if r.attention_entropy is not None and r.status == "done"]
+    if not probed:
+        return None
+    start = np.concatenate([r.attention_entropy[0].ravel() for r in probed])
+    end = np.concatenate([r.attention_entropy[-1].ravel() for r in probed])
+    decreased = int(np.sum(end < start))
+    return {
+        "runs": len(probed),
+        "curves": int(start.size),
+        "decreased": decreased,
+        "decreased_fraction": decreased / start.size,
+        "median_change_nats": float(np.median(end - start)),
+    }
+
+
+def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 0) -> dict:
+    """The analysis document of a study's stored runs (schema ``samplelab.analysis/1``).
+
+    ``bootstrap`` overrides the study's replicate count; ``seed`` makes the bootstrap
+    reproducible (same store + seed → same document).
+    """
+    analysis = runs.study.analysis
+    if bootstrap is not None:
+        analysis = analysis.model_copy(update={"bootstrap": bootstrap})
+    cells = collect_cells(runs, analysis, seed)
+    fits = []
+    for index, fit in enumerate(analysis.fits):
+        for series in fit_series(fit, runs, cells, analysis, seed):
+            if all(series.point.get(key) == value for key, value in fit.where.items()):
+                fits.append({"fit_index": index, **fit_json(fit, series, analysis)})
+    cell_documents = [_cell_json(cell) for cell in cells]
+    outcomes = cell_outcomes(runs, analysis, seed) if analysis.outcomes else []
+    return {
+        "schema": SCHEMA,
+        "samplelab_version": __version__,
+        "study": runs.study.name,
+        "profile": runs.study.profile,
+        "source": runs.study.source,
+        "regime": runs.regime,
+        "measure": measure_name(runs.regime),
+        "settings": {
+            "confidence": analysis.confidence,
+            "delta": analysis.delta,
+            "bootstrap": analysis.bootstrap,
+            "n_star_method": analysis.n_star_method,
+            "seed": seed,
+        },
+        "runs": len(runs.records),
+        "cells": cell_documents,
+        "fits": fits,
+        "claims": check_claims(analysis, cell_documents, outcomes),
+        "attention_entropy": entropy_probe(runs.records),
+        "model_selection": model_selection(runs, analysis, seed),
+        "outcomes": outcomes,
+    }

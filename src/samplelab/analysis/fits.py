@@ -1,0 +1,217 @@
+"""Cells → fitted laws: each fit's series (one per setting of the other grid keys), its
+observations with bootstrap replicates over seeds, the law fitted with CIs, and its theory's verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from samplelab.analysis.cells import Cell
+from samplelab.analysis.runs import StudyRuns
+from samplelab.analysis.text import json_interval
+from samplelab.core.run_fields import SCALAR_COLUMNS
+from samplelab.ledger.store import RunRecord
+from samplelab.spec.analysis import AnalysisConfig, FitConfig
+from samplelab.spec.run_config import N_TRAIN
+from samplelab.spec.size import parameter_count, tokens_per_example
+from samplelab.spec.study import point_without
+from samplelab.stats.bootstrap import expanded_percentile_interval, resample_within_groups
+from samplelab.stats.powerlaw import EXPONENT, MIN_DISTINCT_X, fit_law, fit_law_batch, predict
+from samplelab.stats.survival import kaplan_meier
+from samplelab.stats.theory import agrees, evaluate_expression
+
+
+def _km_median_replicates(cell: Cell, replicates: int, rng: np.random.Generator) -> np.ndarray:
+    values = np.empty(replicates)
+    size = len(cell.seeds)
+    for b in range(replicates):
+        pick = rng.integers(0, size, size)
+        median = kaplan_meier(cell.needed[pick], cell.reached[pick], (0.5,), 0.95).median.value
+        values[b] = np.nan if median is None else median
+    return values
+
+
+def _variable_value(series: FitSeries, dotted: str) -> float:
+    """A theory variable: a config field of the series, or ``measured.<column>``, the median
+    of that end-of-training number (e.g. ``embedding_dimension``) over the series' runs at its largest x."""
+    section, _, field = dotted.partition(".")
+    if section == "measured":
+        return series.measured.get(field, float("nan"))
+    return float(series.config[section][field])
+
+
+def _fit_x(fit: FitConfig, grid_value: float, config: dict) -> float:
+    """The x a point is fitted at: its grid value, its model's parameter count, or its training tokens."""
+    if fit.x_measure == "parameters":
+        return float(parameter_count(config))
+    if fit.x_measure == "tokens":
+        return float(grid_value) * tokens_per_example(config)
+    return float(grid_value)
+
+
+def _measured(records: list[RunRecord]) -> dict[str, float]:
+    """Median of each stored end-of-training number over ``records`` (NaN-free values only)."""
+    medians = {}
+    for name in SCALAR_COLUMNS:
+        values = [getattr(r, name) for r in records if getattr(r, name) is not None and np.isfinite(getattr(r, name))]
+        if values:
+            medians[name] = float(np.median(values))
+    return medians
+
+
+@dataclass
+class FitSeries:
+    """The observations one law is fitted to: one setting of the grid keys other than x."""
+
+    point: dict  # the other grid keys' values
+    config: dict  # a run config of the series (binds theory variables)
+    x: np.ndarray  # [P]
+    y: np.ndarray  # [P]; NaN: no value (e.g. a diverged run)
+    replicates: np.ndarray  # [B, P] bootstrap resamples of y
+    units_per_x: int  # fewest seeds at any x
+    censored_x: list  # x whose cell statistic was not reached (left out)
+    measured: dict  # median end-of-training numbers (store.SCALAR_COLUMNS) of the runs at the largest x
+
+
+def fit_series(
+    fit: FitConfig, runs: StudyRuns, cells: list[Cell], analysis: AnalysisConfig, seed: int
+) -> list[FitSeries]:
+    """The series a fit applies to, with their observations and bootstrap replicates."""
+    rng = np.random.default_rng([seed, 7])
+    if fit.y in ("final_metric", "early_stopped_metric"):
+        groups: dict[tuple, dict[float, list[float]]] = {}
+        configs, records_at = {}, {}
+        for record in runs.records:
+            point = {k: record.point.get(k) for k in runs.study.grid}
+            if N_TRAIN in runs.study.grid:
+                point[N_TRAIN] = record.n_train  # refinement runs too
+            key = point_without(point, (fit.x,))
+            configs.setdefault(key, record.config)
+            value, x = getattr(record, fit.y), _fit_x(fit, point[fit.x], record.config)
+            groups.setdefault(key, {}).setdefault(x, []).append(value if np.isfinite(value) else np.nan)
+            records_at.setdefault(key, {}).setdefault(x, []).append(record)
+        series = []
+        for key, by_x in groups.items():
+            xs = sorted(by_x)
+            series.append(
+                FitSeries(
+                    point=dict(key),
+                    config=configs[key],
+                    x=np.concatenate([[v] * len(by_x[v]) for v in xs]),
+                    y=np.concatenate([by_x[v] for v in xs]),
+                    replicates=resample_within_groups([by_x[v] for v in xs], analysis.bootstrap, rng),
+                    units_per_x=min(len(by_x[v]) for v in xs),
+                    censored_x=[],
+                    measured=_measured(records_at[key][xs[-1]]),
+                )
+            )
+        return series
+    points: dict[tuple, dict] = {}
+    for cell in cells:
+        key = point_without(cell.point, (fit.x,))
+        if fit.y == "n_star":
+            value = cell.n_star.value if cell.n_star else None
+            replicate = cell.n_star.replicates if cell.n_star else np.full(analysis.bootstrap, np.inf)
+        else:
+            value = cell.km.median.value
+            replicate = _km_median_replicates(cell, analysis.bootstrap, rng)
+        entry = points.setdefault(
+            key, {"config": cell.config, "x": [], "y": [], "reps": [], "units": [], "censored": [], "records": {}}
+        )
+        x = _fit_x(fit, cell.point[fit.x], cell.config)
+        entry["records"][x] = cell.records
+        entry["units"].append(len(cell.seeds))
+        if value is None:
+            entry["censored"].append(x)  # in the fit's units, like the points
+            continue
+        entry["x"].append(x)
+        entry["y"].append(value)
+        entry["reps"].append(np.where(np.isfinite(replicate), replicate, np.nan))
+    return [
+        FitSeries(
+            point=dict(key),
+            config=entry["config"],
+            x=np.array(entry["x"]),
+            y=np.array(entry["y"]),
+            replicates=np.stack(entry["reps"], axis=1) if entry["reps"] else np.zeros((analysis.bootstrap, 0)),
+            units_per_x=min(entry["units"]),
+            censored_x=entry["censored"],
+            measured=_measured(entry["records"][max(entry["records"])]),
+        )
+        for key, entry in points.items()
+    ]
+
+
+def _extrapolation(fit: FitConfig, x: np.ndarray, y: np.ndarray) -> dict | None:
+    held_out = x.max()
+    keep = x < held_out
+    if np.unique(x[keep]).size < MIN_DISTINCT_X[fit.law]:
+        return None
+    params = fit_law(fit.law, x[keep], y[keep], fit.bounds)
+    observed = float(np.nanmean(y[~keep]))
+    predicted = float(predict(fit.law, params, held_out))
+    return {
+        "held_out_x": float(held_out),
+        "observed": observed,
+        "predicted": predicted,
+        "relative_error": predicted / observed - 1,
+    }
+
+
+def fit_json(fit: FitConfig, series: FitSeries, analysis: AnalysisConfig) -> dict:
+    x, y, units = series.x, series.y, series.units_per_x
+    valid = np.isfinite(y) & (y > 0)
+    result = {
+        "x": fit.x,
+        "x_measure": fit.x_measure,
+        "y": fit.y,
+        "law": fit.law,
+        "series": series.point,
+        "points": [{"x": float(a), "y": float(b)} for a, b in zip(x[valid], y[valid], strict=True)],
+        "censored_x": series.censored_x,
+        "status": "ok",
+        "parameters": {},
+        "exponent": EXPONENT[fit.law],
+        "relative_rmse": None,
+        "extrapolation": None,
+        "bootstrap": {"replicates": analysis.bootstrap, "fitted": 0, "units_per_x": units},
+        "theory": None,
+    }
+    if np.unique(x[valid]).size < MIN_DISTINCT_X[fit.law]:
+        result["status"] = f"too few points: {fit.law} needs {MIN_DISTINCT_X[fit.law]} distinct x with a value"
+        result["theory"] = _theory_json(fit, series, None)
+        return result
+    estimate = fit_law(fit.law, x[valid], y[valid], fit.bounds)
+    boot = fit_law_batch(fit.law, x, series.replicates, fit.bounds)
+    result["bootstrap"]["fitted"] = int(np.isfinite(boot["loss"]).sum())
+    for name, value in estimate.items():
+        if name == "loss":
+            continue
+        low, high = expanded_percentile_interval(value, boot[name], analysis.confidence, units)
+        result["parameters"][name] = {"value": value, "ci": json_interval((low, high))}
+    result["relative_rmse"] = float(np.sqrt(estimate["loss"] / valid.sum()))
+    result["extrapolation"] = _extrapolation(fit, x[valid], y[valid])
+    result["theory"] = _theory_json(fit, series, result["parameters"][EXPONENT[fit.law]]["ci"])
+    return result
+
+
+def _theory_json(fit: FitConfig, series: FitSeries, ci: list | None) -> dict | None:
+    """The fit's theory with its prediction and verdict (``None`` without a fitted CI)."""
+    theory = fit.theory
+    if theory is None:
+        return None
+    variables = {n: _variable_value(series, p) for n, p in theory.variables.items()}
+    # A measured variable the runs did not record (e.g. a model without embeddings): no prediction.
+    finite = np.isfinite(list(variables.values())).all()
+    predicted = evaluate_expression(theory.exponent, variables) if finite else None
+    return {
+        "label": theory.label,
+        "expression": theory.exponent,
+        "relation": theory.relation,
+        "predicted": predicted,
+        "variables": {name: value if np.isfinite(value) else None for name, value in variables.items()},
+        "agrees": None
+        if predicted is None or ci is None
+        else agrees(theory.relation, predicted, tuple(float("nan") if v is None else v for v in ci)),
+    }

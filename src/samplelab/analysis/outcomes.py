@@ -1,0 +1,84 @@
+"""What runs end at, per grid point: final test metric (and accuracy), weight sparsity,
+training-set fit, and how the test loss moved — medians over seeds with bootstrap CIs.
+
+This is the analysis of studies that ask "what does training give" rather than "how much
+data does it take" (seed 000's MNIST-100 claims). One entry per grid point, ``n_train``
+included. Runs flagged diverged are counted and left out of every median. Each CI is the
+expanded percentile bootstrap interval of the median over seeds
+(:func:`samplelab.stats.bootstrap.expanded_percentile_interval`).
+
+Overfitting is described, not judged by one number: per run, the test loss's minimum over
+the evaluations, its final value, and their ratio ``rise = final / minimum`` (1 = the test
+loss ended at its best; 2 = it doubled from its best), beside the final training-set loss.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from samplelab.analysis.cells import cell_sort_key
+from samplelab.analysis.runs import StudyRuns
+from samplelab.analysis.text import json_interval
+from samplelab.spec.analysis import AnalysisConfig
+from samplelab.stats.bootstrap import expanded_percentile_interval, resample_within_groups
+from samplelab.tasks import TASKS
+
+
+def median_with_ci(values: list[float], analysis: AnalysisConfig, rng: np.random.Generator) -> dict:
+    """``{"value": median, "ci": [low, high], "n": count}`` over the finite ``values``."""
+    finite = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=np.float64)
+    if finite.size == 0:
+        return {"value": None, "ci": [None, None], "n": 0}
+    median = float(np.median(finite))
+    replicates = np.median(resample_within_groups([finite], analysis.bootstrap, rng), axis=1)
+    ci = expanded_percentile_interval(median, replicates, analysis.confidence, finite.size)
+    return {"value": median, "ci": json_interval(ci), "n": int(finite.size)}
+
+
+def _final(curve: np.ndarray | None) -> float | None:
+    return None if curve is None or curve.size == 0 else float(curve[-1])
+
+
+def _metric_is_error(task_name: str) -> bool:
+    return TASKS.get(task_name).config_class.metric_is_error
+
+
+def cell_outcomes(runs: StudyRuns, analysis: AnalysisConfig, seed: int = 0) -> list[dict]:
+    """One entry per grid point (see the module docstring)."""
+    by_point: dict[tuple, list] = {}
+    for record in runs.records:
+        point = tuple(record.point.get(key) for key in runs.study.grid)
+        by_point.setdefault(point, []).append(record)
+    entries = []
+    for index, (point, records) in enumerate(sorted(by_point.items(), key=lambda item: cell_sort_key(item[0]))):
+        rng = np.random.default_rng([seed, index])
+        done = [r for r in records if r.status == "done"]
+        with_loss = [r for r in done if r.test_loss is not None]
+        minimum = [float(np.nanmin(r.test_loss)) for r in with_loss]
+        entry = {
+            "point": dict(zip(runs.study.grid, point, strict=True)),
+            "runs": len(records),
+            "diverged_runs": len(records) - len(done),
+            "test_metric": median_with_ci([r.final_metric for r in done], analysis, rng),
+            "weight_sparsity": median_with_ci([r.weight_sparsity for r in done], analysis, rng),
+            "train_metric": median_with_ci([_final(r.train_metric) for r in done], analysis, rng),
+            "train_set_loss": median_with_ci([_final(r.train_set_loss) for r in done], analysis, rng),
+            "test_loss_min": median_with_ci(minimum, analysis, rng),
+            "test_loss_final": median_with_ci([_final(r.test_loss) for r in with_loss], analysis, rng),
+            "test_loss_rise": median_with_ci(
+                [_final(r.test_loss) / low for r, low in zip(with_loss, minimum, strict=True) if low > 0],
+                analysis,
+                rng,
+            ),
+            "test_loss_min_step": median_with_ci(
+                [float(r.eval_steps[int(np.nanargmin(r.test_loss))]) for r in with_loss], analysis, rng
+            ),
+        }
+        if records and _metric_is_error(records[0].task):
+            accuracy = median_with_ci([1.0 - r.final_metric for r in done], analysis, rng)
+            entry["test_accuracy"] = accuracy
+            entry["train_accuracy"] = median_with_ci(
+                [1.0 - v for v in (_final(r.train_metric) for r in done) if v is not None], analysis, rng
+            )
+        entries.append(entry)
+    return entries

@@ -1,0 +1,1 @@
+"""The lowest layer: user-facing errors, registries and the package version."""

@@ -1,0 +1,82 @@
+"""Name → implementation registries for tasks and models.
+
+A new task or model is one module that defines a pydantic config class and calls
+:meth:`Registry.register`; importing :mod:`samplelab.tasks` / :mod:`samplelab.models`
+imports every such module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from samplelab.core.errors import ConfigError, config_error_from_validation
+
+
+class StrictConfig(BaseModel):
+    """Base of every config: unknown keys are errors, instances are immutable and hashable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+ConfigT = TypeVar("ConfigT", bound=StrictConfig)
+
+
+@dataclass(frozen=True)
+class Entry(Generic[ConfigT]):
+    """One registered implementation: its config class, its factory and a one-line description."""
+
+    name: str
+    config_class: type[ConfigT]
+    factory: Callable[..., Any]
+    description: str
+
+
+class Registry:
+    """A named collection of :class:`Entry` objects (``kind`` is "task" or "model")."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry] = {}
+
+    def register(self, name: str, config_class: type[StrictConfig], description: str):
+        """Decorator registering ``factory`` under ``name``."""
+
+        def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._entries[name] = Entry(name, config_class, factory, description)
+            return factory
+
+        return decorate
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def entries(self) -> list[Entry]:
+        return [self._entries[name] for name in self.names()]
+
+    def get(self, name: str) -> Entry:
+        try:
+            return self._entries[name]
+        except (KeyError, TypeError):  # TypeError: an unhashable name, e.g. a list
+            raise ConfigError(
+                f"{self.kind}.name: unknown {self.kind} {name!r} — fix: use one of {', '.join(self.names())}"
+            ) from None
+
+    def validate(self, data: Any) -> StrictConfig:
+        """Validate a ``{"name": ..., **fields}`` table into that entry's config instance."""
+        if isinstance(data, StrictConfig):
+            return data
+        if not isinstance(data, dict):
+            raise ConfigError(f"{self.kind}: expected a table like [{self.kind}] — fix: add name = ...")
+        if "name" not in data:
+            raise ConfigError(f"{self.kind}.name: missing — fix: add name = one of {', '.join(self.names())}")
+        entry = self.get(data["name"])
+        try:
+            return entry.config_class.model_validate(data)
+        except ValidationError as err:
+            raise config_error_from_validation(err, prefix=self.kind, model=entry.config_class) from None

@@ -1,0 +1,1 @@
+"""Figures and reports drawn from stored runs and analysis documents (matplotlib lives only here)."""

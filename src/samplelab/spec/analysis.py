@@ -1,0 +1,278 @@
+"""The ``[analysis]`` section of a study file: statistics settings, fits and theory.
+
+Example (``studies/setfind2_setsize.toml``)::
+
+    [analysis]
+    delta = 0.1                  # n*(ε, δ): P(test error ≤ ε) ≥ 1 − δ; ε is the study's threshold
+    [[analysis.fits]]
+    x = "task.set_size"          # a grid key
+    x_measure = "grid"           # grid | parameters (model size at that point) | tokens (n_train × tokens)
+    y = "n_star"                 # n_star | km_median | final_metric
+    law = "power"                # power (a·x^γ) | power_offset (a·x^−α + c) | broken_power
+    theory = { exponent = "1", label = "seed 000: 4N–8N examples" }
+
+Nothing here changes what is trained, so editing it never invalidates stored runs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from samplelab.core.errors import ConfigError
+from samplelab.core.registry import StrictConfig
+from samplelab.core.run_fields import SCALAR_COLUMNS
+from samplelab.spec.run_config import N_TRAIN
+from samplelab.stats.theory import expression_names
+
+
+class TheoryConfig(StrictConfig):
+    """A predicted value of the fitted exponent (γ, α or γ₂), as an expression."""
+
+    exponent: str = Field(description='arithmetic expression, e.g. "1" or "2*beta/(2*beta+d)"')
+    relation: Literal["equal", "above", "below"] = "equal"
+    variables: dict[str, str] = Field(
+        {},
+        description='name -> "section.field" of the series config, or "measured.<column>": the median of that '
+        "stored end-of-training number (e.g. embedding_dimension) over the series' runs at its largest x",
+    )
+    label: str = ""
+
+    @field_validator("exponent", mode="before")
+    @classmethod
+    def _number_as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _names_bound(self) -> TheoryConfig:
+        try:
+            names = expression_names(self.exponent)
+        except ValueError as err:
+            raise ValueError(f"{err} — fix: write it with numbers, names, + - * / ** and parentheses") from None
+        unbound = sorted(names - set(self.variables))
+        if unbound:
+            raise ValueError(
+                f"exponent uses {', '.join(unbound)} but variables does not bind it — fix: add "
+                f'variables = {{{unbound[0]} = "task.<field>"}}'
+            )
+        return self
+
+
+class FitConfig(StrictConfig):
+    """One law fitted to y against a grid key x, separately per setting of the other keys."""
+
+    x: str = Field(description="a grid key, e.g. task.set_size or training.n_train")
+    x_measure: Literal["grid", "parameters", "tokens"] = Field(
+        "grid",
+        description="what x is fitted as: the grid value; the model's trained parameter count at that point "
+        "(x a model.* key); or training tokens, n_train × tokens per example (x = training.n_train)",
+    )
+    y: Literal["n_star", "km_median", "final_metric", "early_stopped_metric"] = Field(
+        "n_star",
+        description="n_star | km_median | final_metric (test metric at the end) | early_stopped_metric (test "
+        "metric at the eval with the least validation loss; needs training.validation_size)",
+    )
+    law: Literal["power", "power_offset", "broken_power"] = "power"
+    bounds: tuple[float, float] | None = Field(None, description="search range of the exponent")
+    where: dict[str, int | float | str | bool] = Field(
+        {}, description='fit only the series with these grid values, e.g. {model = "ffn"}'
+    )
+
+    theory: TheoryConfig | None = None
+
+    @field_validator("bounds")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not value[0] < value[1]:
+            raise ValueError(f"bounds {list(value)} are not increasing — fix: give [low, high] with low < high")
+        return value
+
+
+class ModelSelectionConfig(StrictConfig):
+    """Discrete model selection: K candidate models trained on the same data at each size.
+
+    At each (seed, n_train) the candidate with the least final validation loss is chosen,
+    and the data it needs (n*) is compared with always using the largest candidate.
+    """
+
+    candidates: str = Field(
+        description='grid key(s) naming the candidates, comma-joined for a zipped axis, e.g. "model.layers,model.heads"'
+    )
+
+    @property
+    def fields(self) -> list[str]:
+        return [part.strip() for part in self.candidates.split(",")]
+
+
+OUTCOME_NAMES = (
+    "test_accuracy",
+    "train_accuracy",
+    "test_metric",
+    "train_metric",
+    "weight_sparsity",
+    "train_set_loss",
+    "test_loss_min",
+    "test_loss_final",
+    "test_loss_rise",
+)
+
+
+class ClaimConfig(StrictConfig):
+    """A claim of a seed about a study's outcome, checked on the stored runs (:mod:`samplelab.analysis.claims`).
+
+    ``reached`` / ``not_reached``: the runs of the cells selected by ``where`` reach the
+    threshold within budget — agrees when at least 1 − δ of them do (δ = ``analysis.delta``,
+    as in n*(ε, δ)) / at most δ of them do. ``outcome``: the median of ``metric`` at the grid
+    points selected by ``where`` (``analysis.outcomes`` on) — agrees when its CI contains
+    ``reference`` (``relation = "equal"``) or lies above / below it.
+    """
+
+    kind: Literal["reached", "not_reached", "outcome"]
+    label: str = Field(min_length=1, description='the claim in words, e.g. "seed 001: H ≥ q heads learn qSTR"')
+    where: dict[str, int | float | str | bool | list[int | float | str | bool]] = Field(
+        {}, description='grid values the claim is about; a list means any of them, e.g. {"model.heads" = [2, 3]}'
+    )
+    metric: Literal[OUTCOME_NAMES] | None = Field(None, description="outcome: which final outcome")  # type: ignore[valid-type]
+    reference: float | None = Field(None, description="outcome: the claimed value")
+    relation: Literal["equal", "above", "below"] = "equal"
+
+    @model_validator(mode="after")
+    def _outcome_fields(self) -> ClaimConfig:
+        if self.kind == "outcome" and (self.metric is None or self.reference is None):
+            raise ValueError('an outcome claim needs metric and reference — fix: e.g. metric = "test_accuracy", '
+                             "reference = 0.71")  # fmt: skip
+        if self.kind != "outcome" and (self.metric is not None or self.reference is not None):
+            raise ValueError(f"a {self.kind} claim takes no metric or reference — fix: remove them, or use "
+                             'kind = "outcome"')  # fmt: skip
+        return self
+
+
+class AnalysisConfig(StrictConfig):
+    """Statistics settings of a study (all optional)."""
+
+    delta: float = Field(0.1, gt=0, lt=1, description="n*(ε, δ): allowed failure probability")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="two-sided level of every CI")
+    bootstrap: int = Field(1000, ge=100, le=100_000, description="bootstrap replicates")
+    n_star_method: Literal["isotonic", "logistic"] = "isotonic"
+    quantiles: list[float] = Field([0.25, 0.5, 0.75], description="Kaplan–Meier quantiles reported per cell")
+    fits: list[FitConfig] = []
+    model_selection: ModelSelectionConfig | None = None
+    claims: list[ClaimConfig] = []
+    outcomes: bool = Field(
+        False, description="report final outcomes per grid point (accuracy, sparsity, test-loss rise): outcomes.py"
+    )
+
+    @field_validator("quantiles")
+    @classmethod
+    def _probabilities(cls, value: list[float]) -> list[float]:
+        if any(not 0 < p < 1 for p in value):
+            raise ValueError(f"quantiles {value} must lie in (0, 1) — fix: e.g. [0.25, 0.5, 0.75]")
+        return value
+
+
+def check_fits(analysis: AnalysisConfig, grid: dict[str, list], regime: str, validation_size: int = 0) -> None:
+    """Check each fit against the study's grid and regime; raise a one-line ConfigError."""
+    grid_keys = list(grid)
+    for index, fit in enumerate(analysis.fits):
+        where = f"analysis.fits[{index}]"
+        if fit.x not in grid_keys:
+            keys = ", ".join(grid_keys) or "none (add a [grid])"
+            raise ConfigError(f'{where}.x: "{fit.x}" is not a grid key — fix: use one of {keys}')
+        values = grid[fit.x]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in values):
+            raise ConfigError(
+                f'{where}.x: grid "{fit.x}" = {values} is not all positive numbers — fix: fit against a numeric '
+                "grid key (power laws need x > 0)"
+            )
+        if fit.x_measure == "parameters" and not fit.x.startswith("model."):
+            raise ConfigError(
+                f'{where}.x_measure: "parameters" counts the model\'s parameters but x = "{fit.x}" is not a model '
+                'field — fix: fit against a model.* grid key (e.g. "model.d_model") or use x_measure = "grid"'
+            )
+        if fit.x_measure == "tokens" and fit.x != N_TRAIN:
+            raise ConfigError(
+                f'{where}.x_measure: "tokens" is n_train × tokens per example but x = "{fit.x}" — fix: use '
+                f'x = "{N_TRAIN}" or x_measure = "grid"'
+            )
+        if fit.y == "early_stopped_metric" and not validation_size:
+            raise ConfigError(
+                f"{where}.y: early_stopped_metric stops at the least validation loss but training.validation_size "
+                'is 0 — fix: set training.validation_size, e.g. 256, or use y = "final_metric"'
+            )
+        if fit.y == "n_star" and (regime != "fixed" or N_TRAIN not in grid_keys):
+            raise ConfigError(
+                f'{where}.y: n_star needs the fixed regime and a "{N_TRAIN}" grid — fix: use y = "km_median" '
+                f'or set training.regime = "fixed" with a grid over {N_TRAIN}'
+            )
+        if fit.y in ("n_star", "km_median") and fit.x == N_TRAIN and regime == "fixed":
+            raise ConfigError(
+                f"{where}.x: {N_TRAIN} is what {fit.y} measures — fix: fit it against another grid key, "
+                'or use y = "final_metric" for a learning curve'
+            )
+        for key, value in fit.where.items():
+            if key not in grid_keys or key == fit.x:
+                keys = ", ".join(k for k in grid_keys if k != fit.x) or "none"
+                raise ConfigError(f'{where}.where: "{key}" is not a grid key other than x — fix: use one of {keys}')
+            if value not in grid[key]:
+                raise ConfigError(f"{where}.where.{key}: {value!r} is not in the grid — fix: use one of {grid[key]}")
+        if fit.theory:
+            for name, path in fit.theory.variables.items():
+                section, _, field = path.partition(".")
+                if section == "measured" and field not in SCALAR_COLUMNS:
+                    raise ConfigError(
+                        f'{where}.theory.variables.{name}: "{path}" is not a measured number — fix: use one of '
+                        + ", ".join(f'"measured.{c}"' for c in SCALAR_COLUMNS)
+                    )
+                if not field or section not in ("task", "model", "optimizer", "training", "measured"):
+                    raise ConfigError(
+                        f'{where}.theory.variables.{name}: "{path}" is not a config field — fix: use '
+                        '"<section>.<field>", e.g. "task.set_size", or "measured.embedding_dimension"'
+                    )
+
+
+def check_model_selection(analysis: AnalysisConfig, grid: dict[str, list], regime: str, validation_size: int) -> None:
+    """Check ``[analysis.model_selection]`` against the grid and the training config."""
+    selection = analysis.model_selection
+    if selection is None:
+        return
+    where = "analysis.model_selection"
+    missing = [f for f in selection.fields if f not in grid]
+    if missing:
+        keys = ", ".join(grid) or "none (add a [grid])"
+        raise ConfigError(f'{where}.candidates: "{missing[0]}" is not a grid key — fix: use one of {keys}')
+    if N_TRAIN in selection.fields:
+        raise ConfigError(f"{where}.candidates: {N_TRAIN} is the data axis — fix: name the model axis")
+    if regime != "fixed" or N_TRAIN not in grid:
+        raise ConfigError(
+            f'{where}: model selection needs the fixed regime and a "{N_TRAIN}" grid — fix: set '
+            f'training.regime = "fixed" with a grid over {N_TRAIN}'
+        )
+    if validation_size < 1:
+        raise ConfigError(
+            f"{where}: candidates are chosen by validation loss but training.validation_size is 0 — fix: set "
+            "training.validation_size, e.g. 128"
+        )
+
+
+def check_claims(analysis: AnalysisConfig, grid: dict[str, list], regime: str) -> None:
+    """Check ``[[analysis.claims]]`` against the grid; raise a one-line ConfigError."""
+    for index, claim in enumerate(analysis.claims):
+        where = f"analysis.claims[{index}]"
+        if claim.kind == "outcome" and not analysis.outcomes:
+            raise ConfigError(
+                f"{where}: an outcome claim reads the final outcomes — fix: set [analysis] outcomes = true"
+            )
+        cell_keys = [k for k in grid if claim.kind == "outcome" or k != N_TRAIN or regime != "fixed"]
+        for key, value in claim.where.items():
+            if key not in cell_keys:
+                keys = ", ".join(cell_keys) or "none"
+                raise ConfigError(f'{where}.where: "{key}" is not a grid key of a cell — fix: use one of {keys}')
+            for one in value if isinstance(value, list) else [value]:
+                if one not in grid[key]:
+                    raise ConfigError(f"{where}.where.{key}: {one!r} is not in the grid — fix: use one of {grid[key]}")
+
+
+def point_matches(point: dict, where: dict) -> bool:
+    """Whether a grid point has every value of ``where`` (a list there: any of its values)."""
+    return all(point.get(key) in (value if isinstance(value, list) else [value]) for key, value in where.items())
