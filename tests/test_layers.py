@@ -3,6 +3,7 @@ hold, every module fits in 400 lines, and the top level holds only the public fa
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +49,44 @@ def test_public_face_loads_lazily_without_jax():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_optional_hooks_are_declared_in_one_place_and_found_through_it():
+    from samplelab.models import MODELS
+    from samplelab.models.base import (
+        MODEL_HOOKS,
+        AttentionMap,
+        AttentionWeights,
+        Embeddings,
+        StatefulTraining,
+        has_hook,
+    )
+    from samplelab.tasks import TASKS, build_task
+    from samplelab.tasks.base import FiniteDataset, InputBlocks, PooledEmbedding, TaskConfig
+
+    hooks = {name: {hook.__name__ for hook in MODEL_HOOKS if has_hook(name, hook)} for name in MODELS.names()}
+    assert hooks["transformer"] == {AttentionWeights.__name__, Embeddings.__name__}
+    assert hooks["attention_mlp"] == {AttentionWeights.__name__, AttentionMap.__name__}
+    assert hooks["mlp"] == {StatefulTraining.__name__}
+    assert hooks["ffn"] == hooks["rnn"] == set()
+    # Task flags are class variables declared on TaskConfig (off unless a task turns them on).
+    flags = {name: TASKS.get(name).config_class for name in TASKS.names()}
+    assert {n for n, c in flags.items() if c.finite_dataset} == {"images", "text"}
+    assert {n for n, c in flags.items() if c.causal_model_required} == {"text"}
+    assert {n for n, c in flags.items() if c.metric_is_error} == {"images"}
+    assert not TaskConfig.finite_dataset and "finite_dataset" not in TaskConfig.model_fields
+    qstr = build_task(TASKS.validate({"name": "qstr", "seq_len": 4}))
+    assert isinstance(qstr, InputBlocks) and not isinstance(qstr, FiniteDataset | PooledEmbedding)
+    manifold = build_task(TASKS.validate({"name": "manifold"}))
+    assert isinstance(manifold, PooledEmbedding)
+    # Nothing probes for a hook or a flag by its name (hasattr / getattr with the name as a string).
+    names = ("attention_weights", "embeddings", "train_batch", "init_train_state", "attention_map", "input_blocks",
+             "pool_embedding", "finite_dataset", "causal_model_required", "metric_is_error", "size", "test_limit")  # fmt: skip
+    probe = re.compile(r"\b(?:has|get)attr\([^,]+,\s*[\"'](" + "|".join(names) + r")[\"']")
+    probes = [
+        f"{path.relative_to(PACKAGE)}:{number}"
+        for path in PACKAGE.rglob("*.py")
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if probe.search(line)
+    ]
+    assert not probes, probes
