@@ -29,6 +29,14 @@ def test_import_contracts_hold():
     assert "0 broken" in done.stdout
 
 
+def test_no_layer_imports_the_public_face():
+    """The public face loads its names lazily, out of import-linter's sight: a layer that
+    imported it could reach any other layer, so none may."""
+    grimp = pytest.importorskip("grimp")
+    graph = grimp.build_graph("samplelab")
+    assert graph.find_modules_that_directly_import("samplelab") == set()
+
+
 def test_every_module_fits_in_400_lines():
     long = {
         str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400
@@ -79,6 +87,9 @@ def test_optional_hooks_are_declared_in_one_place_and_found_through_it():
     assert isinstance(qstr, InputBlocks) and not isinstance(qstr, FiniteDataset | PooledEmbedding)
     manifold = build_task(TASKS.validate({"name": "manifold"}))
     assert isinstance(manifold, PooledEmbedding)
+    for name in ("images", "text", "setfind", "setfind2", "manifold"):  # the flag and the protocol agree
+        task = build_task(TASKS.validate({"name": name}))
+        assert isinstance(task, FiniteDataset) == TASKS.get(name).config_class.finite_dataset, name
     # Nothing probes for a hook or a flag by its name (hasattr / getattr with the name as a string).
     names = ("attention_weights", "embeddings", "train_batch", "init_train_state", "attention_map", "input_blocks",
              "pool_embedding", "finite_dataset", "causal_model_required", "metric_is_error", "size", "test_limit")  # fmt: skip

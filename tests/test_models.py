@@ -168,6 +168,11 @@ def test_comparison_study_end_to_end_with_attention_map(write_study, tmp_path, c
     assert main(["report", str(path), "--store", store, "--out", str(out)]) == 0
     assert "not drawn" not in capsys.readouterr().out
     assert "attention_map" in (out / "report.html").read_text()
+    # A map drawn from another run (another study's, or before the runs changed) is not embedded.
+    (out / "attention_map.run").write_text("another-run\n")
+    assert main(["report", str(path), "--store", store, "--out", str(out)]) == 0
+    assert "not drawn" in capsys.readouterr().out
+    assert "attention_map" not in (out / "report.html").read_text()
 
 
 def test_early_stop_ends_the_ensemble_without_changing_samples_to_threshold():

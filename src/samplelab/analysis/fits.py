@@ -71,7 +71,7 @@ class FitSeries:
     replicates: np.ndarray  # [B, P] bootstrap resamples of y
     units_per_x: int  # fewest seeds at any x
     censored_x: list  # x whose cell statistic was not reached (left out)
-    measured: dict  # median end-of-training numbers (store.SCALAR_COLUMNS) of the runs at the largest x
+    measured: dict  # median end-of-training numbers (core.run_fields.SCALAR_COLUMNS) of the runs at the largest x
 
 
 def fit_series(

@@ -137,7 +137,7 @@ def write_attention_map(runs, figure_dir: Path) -> Path | None:
     """Retrain the study's mapped run (:func:`~samplelab.analysis.runs.mapped_run`) and draw its
     attention map into ``figure_dir``; ``None`` when no stored run's model has one."""
     from samplelab.analysis.runs import mapped_run
-    from samplelab.report.attention_map import ATTENTION_MAP, draw_attention_map, input_blocks
+    from samplelab.report.attention_map import draw_attention_map, input_blocks
     from samplelab.tasks import build_task
     from samplelab.training.retrain import stored_run_attention_map
 
@@ -150,4 +150,4 @@ def write_attention_map(runs, figure_dir: Path) -> Path | None:
         f"|W_Q W_Kᵀ| of {point_text(spec.point)}, seed {spec.seed}\n"
         f"retrained: final test metric {retrained:.4g} (stored: {record.final_metric:.4g})"
     )
-    return draw_attention_map(maps, input_blocks(build_task(spec.config.task)), title, Path(figure_dir) / ATTENTION_MAP)
+    return draw_attention_map(maps, input_blocks(build_task(spec.config.task)), title, Path(figure_dir), spec.key)

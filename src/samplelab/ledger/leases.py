@@ -5,11 +5,11 @@ a name older than this module. Scientific claims are :mod:`samplelab.analysis.cl
 
 Several ``samplelab run`` processes may share one store (on one machine's disk: SQLite's
 locking is not safe over network file systems). Before training an ensemble a process
-*claims* it in the ``claims`` table, in one ``BEGIN IMMEDIATE`` transaction that also checks
-that no member is stored yet and that no live process holds the claim. A claim is live while
+*leases* it in the ``claims`` table, in one ``BEGIN IMMEDIATE`` transaction that also checks
+that no member is stored yet and that no live process holds the lease. A lease is live while
 its process runs: same host, same pid, same process start time (so a reused pid does not
-count); a claim from another host counts as live for ``FOREIGN_CLAIM_HOURS``. A process
-killed with ``kill -9`` leaves its claims behind, dead, and the next run takes them over.
+count); a lease from another host counts as live for ``FOREIGN_LEASE_HOURS``. A process
+killed with ``kill -9`` leaves its leases behind, dead, and the next run takes them over.
 
 ``failed_runs`` holds the runs whose ensemble failed ``max_retries + 1`` times, with the
 error; a later successful write of the run removes it there, and every ``samplelab run``
@@ -26,9 +26,9 @@ from typing import Literal
 
 from samplelab.ledger.store import ResultStore
 
-FOREIGN_CLAIM_HOURS = 24.0
+FOREIGN_LEASE_HOURS = 24.0
 
-ClaimState = Literal["claimed", "done", "busy"]
+LeaseState = Literal["claimed", "done", "busy"]
 
 
 def _start_time(pid: int) -> str | None:
@@ -54,7 +54,7 @@ def _alive(pid: int, started: str) -> bool:
 
 
 def owner() -> tuple[str, int, str]:
-    """This process as a claim owner: ``(host, pid, start time)``."""
+    """This process as a lease holder: ``(host, pid, start time)``."""
     pid = os.getpid()
     return socket.gethostname(), pid, _start_time(pid) or ""
 
@@ -66,22 +66,22 @@ def _now() -> dt.datetime:
 def _live(host: str, pid: int, started: str, claimed_at: str) -> bool:
     me = owner()
     if (host, pid, started) == me:
-        return False  # our own claim: ours to re-take
+        return False  # our own lease: ours to re-take
     if host == me[0]:
         return _alive(pid, started)
     age = _now() - dt.datetime.fromisoformat(claimed_at)
-    return age < dt.timedelta(hours=FOREIGN_CLAIM_HOURS)
+    return age < dt.timedelta(hours=FOREIGN_LEASE_HOURS)
 
 
-def claim(store: ResultStore, ensemble_key: str, member_keys: Iterable[str]) -> ClaimState:
-    """Claim an ensemble for this process: ``"claimed"``; ``"done"`` if every member is
+def acquire(store: ResultStore, ensemble_key: str, member_keys: Iterable[str]) -> LeaseState:
+    """Lease an ensemble for this process: ``"claimed"``; ``"done"`` if every member is
     stored; ``"busy"`` if a live process holds it. Atomic across processes."""
     keys = list(member_keys)
     with store.transaction(immediate=True) as db:
         marks = ",".join("?" * len(keys))
         stored = db.execute(f"SELECT COUNT(*) FROM runs WHERE run_key IN ({marks})", keys).fetchone()[0]
         if stored == len(set(keys)):
-            state: ClaimState = "done"
+            state: LeaseState = "done"
         else:
             held = db.execute(
                 "SELECT host, pid, started, claimed_at FROM claims WHERE ensemble_key = ?", (ensemble_key,)
@@ -96,7 +96,7 @@ def claim(store: ResultStore, ensemble_key: str, member_keys: Iterable[str]) -> 
 
 
 def release(store: ResultStore, ensemble_key: str) -> None:
-    """Drop this process's claim on an ensemble (after its runs are written or failed)."""
+    """Drop this process's lease on an ensemble (after its runs are written or failed)."""
     host, pid, _ = owner()
     with store.transaction() as db:
         db.execute("DELETE FROM claims WHERE ensemble_key = ? AND host = ? AND pid = ?", (ensemble_key, host, pid))

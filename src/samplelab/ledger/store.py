@@ -240,10 +240,10 @@ class ResultStore:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
+            self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     def __exit__(self, *exc: object) -> None:
         self.close()

@@ -59,9 +59,10 @@ MODEL_HOOKS = (AttentionWeights, Embeddings, StatefulTraining, AttentionMap)
 
 
 def has_hook(model: str | type, hook: type) -> bool:
-    """Whether a model (its registered name, or its class) provides ``hook`` (one of :data:`MODEL_HOOKS`)."""
+    """Whether a model (its registered name, or its class) provides ``hook`` (one of :data:`MODEL_HOOKS`).
+    Hooks are methods of the registered class; a model registered as a plain factory function has none."""
     model_class = MODELS.get(model).factory if isinstance(model, str) else model
-    return issubclass(model_class, hook)
+    return isinstance(model_class, type) and issubclass(model_class, hook)
 
 
 def build_model(config: ModelConfig, key: jax.Array, *, input_shape: tuple[int, int], output_dim: int) -> eqx.Module:

@@ -18,6 +18,7 @@ from samplelab.report.plotting import plt, save_figure
 from samplelab.tasks.base import InputBlocks, Task
 
 ATTENTION_MAP = "attention_map.png"  # its file name in a study's figure folder
+ATTENTION_MAP_RUN = "attention_map.run"  # beside it: the key of the run it was drawn from
 
 
 def input_blocks(task: Task) -> list[tuple[str, int]]:
@@ -25,8 +26,20 @@ def input_blocks(task: Task) -> list[tuple[str, int]]:
     return task.input_blocks() if isinstance(task, InputBlocks) else [("input", task.input_shape[1])]
 
 
-def draw_attention_map(maps: np.ndarray, blocks: list[tuple[str, int]], title: str, path: Path) -> Path:
-    """Draw each head's map (``maps [H, W, W]``) with the block edges and names; returns ``path``."""
+def drawn_attention_map(figure_dir: Path, run_key: str) -> Path | None:
+    """The attention map in ``figure_dir`` if it was drawn from the run ``run_key``, else ``None``
+    (none drawn, or one of another run: another study's, or this study's before its runs changed)."""
+    path, drawn_from = Path(figure_dir) / ATTENTION_MAP, Path(figure_dir) / ATTENTION_MAP_RUN
+    if path.exists() and drawn_from.exists() and drawn_from.read_text().strip() == run_key:
+        return path
+    return None
+
+
+def draw_attention_map(
+    maps: np.ndarray, blocks: list[tuple[str, int]], title: str, figure_dir: Path, run_key: str
+) -> Path:
+    """Draw each head's map (``maps [H, W, W]``) with the block edges and names into
+    ``figure_dir``, and record the run it was drawn from; returns the figure's path."""
     edges = np.cumsum([0] + [width for _, width in blocks])
     heads = maps.shape[0]
     fig, axes = plt.subplots(1, heads, figsize=(4.2 * heads + 0.8, 4.2), squeeze=False)
@@ -42,4 +55,6 @@ def draw_attention_map(maps: np.ndarray, blocks: list[tuple[str, int]], title: s
         ax.set(xlabel="source token dims (key)", ylabel="destination token dims (query)", title=f"head {head + 1}")
         fig.colorbar(image, ax=ax, fraction=0.046)
     fig.suptitle(title, fontsize=9)
-    return save_figure(fig, path)
+    path = save_figure(fig, Path(figure_dir) / ATTENTION_MAP)
+    (Path(figure_dir) / ATTENTION_MAP_RUN).write_text(run_key + "\n")
+    return path

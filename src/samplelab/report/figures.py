@@ -33,7 +33,7 @@ from matplotlib.ticker import NullFormatter, ScalarFormatter
 from samplelab.analysis.cells import cell_rows, cell_sort_key, group_cells
 from samplelab.analysis.runs import StudyRuns, mapped_run
 from samplelab.analysis.text import VERDICT, point_text
-from samplelab.report.attention_map import ATTENTION_MAP
+from samplelab.report.attention_map import ATTENTION_MAP, drawn_attention_map
 from samplelab.report.laws import plot_metric_laws
 from samplelab.report.outcomes import write_outcome_figures
 from samplelab.report.plotting import error_bars, padded_curves, plt, save_figure
@@ -288,8 +288,8 @@ def write_figures(runs: StudyRuns, out_dir: Path, document: dict | None = None) 
     laws = plot_metric_laws(document, out_dir / "laws.png") if document else None
     if laws is not None:
         paths.append(laws)
-    attention_map = out_dir / ATTENTION_MAP
-    if attention_map.exists():  # drawn by `samplelab attention-map`, which retrains; a report never does
+    attention_map = _attention_map(runs, out_dir)  # drawn by `samplelab attention-map`: a report never trains
+    if attention_map is not None:
         paths.append(attention_map)
     selections = [entry for entry in (document or {}).get("model_selection", []) if entry.get("status") == "ok"]
     if selections:
@@ -297,13 +297,19 @@ def write_figures(runs: StudyRuns, out_dir: Path, document: dict | None = None) 
     return paths + write_outcome_figures(runs, document, out_dir)
 
 
+def _attention_map(runs: StudyRuns, out_dir: Path) -> Path | None:
+    chosen = mapped_run(runs)
+    return None if chosen is None else drawn_attention_map(out_dir, chosen[0].key)
+
+
 def figures_left_out(runs: StudyRuns, out_dir: Path, store: Path) -> list[str]:
-    """Figures that apply to the study but need a trained model, which a report never trains:
-    one line each, with the command that makes it (then a report embeds it)."""
-    if (Path(out_dir) / ATTENTION_MAP).exists() or mapped_run(runs) is None:
+    """Figures that apply to the study but need a trained model, which a report never trains
+    (missing, or drawn from another run): one line each, with the command that makes it."""
+    if mapped_run(runs) is None or _attention_map(runs, out_dir) is not None:
         return []
     study = runs.study
+    profile = "" if study.profile == "default" else f" --profile {study.profile}"  # "default": the base profile
     return [
         f"{study.name} [{study.profile}]: {ATTENTION_MAP} (retrains a run) — make it with `samplelab attention-map "
-        f"{study.source} --profile {study.profile} --store {store} --out {out_dir}`"
+        f"{study.source}{profile} --store {store} --out {out_dir}`"
     ]

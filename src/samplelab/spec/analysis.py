@@ -160,7 +160,8 @@ class AnalysisConfig(StrictConfig):
     model_selection: ModelSelectionConfig | None = None
     claims: list[ClaimConfig] = []
     outcomes: bool = Field(
-        False, description="report final outcomes per grid point (accuracy, sparsity, test-loss rise): outcomes.py"
+        False,
+        description="report final outcomes per grid point (accuracy, sparsity, test-loss rise): analysis/outcomes.py",
     )
 
     @field_validator("quantiles")

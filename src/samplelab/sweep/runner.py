@@ -8,9 +8,10 @@ finished. An ensemble with any run not yet stored is trained whole; its stored m
 duplicate results are discarded (``ON CONFLICT DO NOTHING``). This is what makes a sweep
 killed at any moment and re-run end with exactly the rows of an uninterrupted one.
 
-Training goes through an executor (:mod:`samplelab.sweep.executors`: this process, worker processes or
-Ray); this process alone writes the store, claiming each ensemble first (:mod:`samplelab.ledger.leases`) so
-that several runners on one store never train the same ensemble at once. A failed ensemble
+Training goes through an executor (:mod:`samplelab.sweep.executors`: this process, worker
+processes or Ray); this process alone writes the store, leasing each ensemble first
+(:mod:`samplelab.ledger.leases`) so that several runners on one store never train the same
+ensemble at once. A failed ensemble
 is retried ``max_retries`` times, then its runs are recorded in ``failed_runs``.
 """
 
@@ -92,7 +93,7 @@ def train_runs(
             index = 0
             while len(in_flight) < executor.slots and index < len(queue):
                 ensemble = queue[index]
-                state = leases.claim(store, ensemble_key(ensemble), [s.key for s in ensemble.members])
+                state = leases.acquire(store, ensemble_key(ensemble), [s.key for s in ensemble.members])
                 if state == "busy":
                     index += 1
                     continue

@@ -6,8 +6,9 @@ the trainer vmaps them. Per-run fixed quantities (e.g. setfind2's cursor) live i
 with different seeds is one vmapped program.
 
 Everything optional is declared here, once: the flags on :class:`TaskConfig` (class
-variables, default off) and the hooks as protocols (:data:`TASK_HOOKS`) that a task object
-has when it defines their members.
+variables, default off) and the hooks as runtime-checkable protocols (``isinstance(task,
+Hook)``; :class:`FiniteDataset` has data members, so ``issubclass`` does not apply) that a
+task object has when it defines their members.
 """
 
 from __future__ import annotations
@@ -89,9 +90,6 @@ class PooledEmbedding(Protocol):
     """``pool_embedding(h [T, d]) → [d]``: one embedding per example (default: the last token's)."""
 
     def pool_embedding(self, embeddings: jax.Array) -> jax.Array: ...
-
-
-TASK_HOOKS = (FiniteDataset, InputBlocks, PooledEmbedding)
 
 
 def build_task(config: TaskConfig) -> Task:
