@@ -116,3 +116,48 @@ def test_theory_expressions():
     assert agrees("equal", 1.0, (0.8, 1.2)) and not agrees("equal", 1.0, (0.1, 0.3))
     assert agrees("above", 0.0, (0.1, 0.3)) and not agrees("above", 0.0, (-0.1, 0.3))
     assert agrees("below", 1.0, (0.1, 0.3)) and agrees("equal", 1.0, (float("nan"), 1.0)) is None
+
+
+def test_batched_km_quantiles_equal_statsmodels_to_the_last_bit():
+    """The bootstrap's vectorised KM quantile is statsmodels' estimator row by row, ties and
+    censoring at tied times included."""
+    from samplelab.stats.survival import km_quantile_batch
+
+    rng = np.random.default_rng(11)
+    for trial in range(30):
+        units = int(rng.integers(1, 12))
+        pool = [1.0, 2.0, 3.0, 5.0, 8.0] if trial % 2 else np.arange(1.0, 60.0)
+        times = rng.choice(pool, size=(20, units))
+        reached = rng.random((20, units)) < rng.random()
+        for p in (0.25, 0.5, 0.75):
+            batch = km_quantile_batch(times, reached, p)
+            for row in range(20):
+                value = kaplan_meier(times[row], reached[row], (p,)).quantiles[p].value
+                assert (np.isnan(batch[row]) and value is None) or batch[row] == value
+
+
+def test_vectorised_isotonic_n_star_bootstrap_equals_scipy_pava_per_replicate():
+    from scipy.optimize import isotonic_regression
+
+    from samplelab.stats.nstar import _isotonic_fits, n_star_bootstrap
+
+    rng = np.random.default_rng(5)
+    for trial in range(40):
+        seeds, sizes = int(rng.integers(2, 11)), int(rng.integers(2, 9))
+        counts = rng.integers(0, seeds + 1, (50, sizes)).astype(np.float64)
+        expected = np.stack([isotonic_regression(c / seeds, weights=np.full(sizes, seeds)).x for c in counts])
+        np.testing.assert_allclose(_isotonic_fits(counts, seeds), expected, rtol=0, atol=4e-16)
+        grid = np.sort(rng.choice(2 ** np.arange(4, 13), sizes, replace=False))
+        success = rng.random((seeds, sizes)) < np.sort(rng.random(sizes))
+        replicates = n_star_bootstrap(grid, success, 0.1, replicates=200, rng=[trial])
+        generator, level = np.random.default_rng([trial]), 0.9
+        for value in replicates:
+            fractions = success[generator.integers(0, seeds, seeds)].mean(axis=0)
+            fitted = isotonic_regression(fractions, weights=np.full(sizes, seeds)).x
+            above = np.flatnonzero(fitted >= level - 1e-12)
+            if not above.size:
+                assert value == np.inf
+                continue
+            j, log_grid = above[0], np.log(grid.astype(np.float64))
+            crossing = log_grid[0] if j == 0 else np.interp(level, fitted[j - 1 : j + 1], log_grid[j - 1 : j + 1])
+            assert np.log(value) == pytest.approx(crossing, abs=1e-12)

@@ -18,18 +18,15 @@ from samplelab.spec.size import parameter_count, tokens_per_example
 from samplelab.spec.study import point_without
 from samplelab.stats.bootstrap import expanded_percentile_interval, resample_within_groups
 from samplelab.stats.powerlaw import EXPONENT, MIN_DISTINCT_X, fit_law, fit_law_batch, predict
-from samplelab.stats.survival import kaplan_meier
+from samplelab.stats.survival import km_quantile_batch
 from samplelab.stats.theory import agrees, evaluate_expression
 
 
 def _km_median_replicates(cell: Cell, replicates: int, rng: np.random.Generator) -> np.ndarray:
-    values = np.empty(replicates)
+    """``[replicates]`` KM medians of the cell's seeds resampled with replacement (NaN: not reached)."""
     size = len(cell.seeds)
-    for b in range(replicates):
-        pick = rng.integers(0, size, size)
-        median = kaplan_meier(cell.needed[pick], cell.reached[pick], (0.5,), 0.95).median.value
-        values[b] = np.nan if median is None else median
-    return values
+    picks = rng.integers(0, size, (replicates, size))  # the same draws as one call per replicate
+    return km_quantile_batch(cell.needed[picks], cell.reached[picks], 0.5)
 
 
 def _variable_value(series: FitSeries, dotted: str) -> float:

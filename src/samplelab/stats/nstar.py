@@ -4,9 +4,9 @@ Input is a success matrix: for each seed (row) and training-set size n (column),
 the run trained on the first n examples of that seed's pool ended at or below ε. The
 success probability p(n) is fitted monotone in log n, either
 
-* ``isotonic`` (default): weighted isotonic regression of the success fractions
-  (:func:`scipy.optimize.isotonic_regression`), read between grid points by linear
-  interpolation in log n; or
+* ``isotonic`` (default): isotonic regression of the success fractions (every seed is run
+  at every size, so the weights are equal; :func:`_isotonic_fits`), read between grid
+  points by linear interpolation in log n; or
 * ``logistic``: p(n) = σ(b₀ + b₁ log n) with b₁ ≥ 0, by maximum likelihood with a weak
   ridge on b₁ so that perfectly separated data still give a finite answer;
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from scipy.optimize import isotonic_regression, minimize
+from scipy.optimize import minimize
 from scipy.special import expit, logit
 
 NStarMethod = Literal["isotonic", "logistic"]
@@ -43,16 +43,41 @@ class NStar:
     replicates: np.ndarray = field(repr=False, compare=False)  # [B] bootstrap n* (inf: not reached)
 
 
-def _isotonic_crossing(log_sizes: np.ndarray, successes: np.ndarray, counts: np.ndarray, level: float) -> float | None:
-    fitted = isotonic_regression(successes / counts, weights=counts, increasing=True).x
-    above = np.flatnonzero(fitted >= level - 1e-12)
-    if not above.size:
-        return None
-    j = above[0]
-    if j == 0:
-        return float(log_sizes[0])
-    t = (level - fitted[j - 1]) / (fitted[j] - fitted[j - 1])
-    return float(log_sizes[j - 1] + t * (log_sizes[j] - log_sizes[j - 1]))
+def _isotonic_fits(successes: np.ndarray, seeds: int) -> np.ndarray:
+    """Increasing isotonic regression of success fractions, every seed run at every size (equal
+    weights): ``successes [B, M]`` seed counts → fitted ``[B, M]``, all rows at once.
+
+    By the min–max formula, fitted[j] = max over i ≤ j of min over k ≥ j of the mean over
+    sizes i…k, each mean one division of integer counts (so correctly rounded). It is the
+    same fit as :func:`scipy.optimize.isotonic_regression` (PAVA), up to the last bit of a
+    pooled mean (measured: 10 of 100,000 random rows differ, by at most 1.1e-16), and it
+    vectorises over bootstrap replicates, which PAVA does not.
+    """
+    rows, sizes = successes.shape
+    total = np.concatenate([np.zeros((rows, 1)), np.cumsum(successes, axis=1)], axis=1)
+    first, last = np.arange(sizes)[:, None], np.arange(sizes)[None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (total[:, None, 1:] - total[:, :sizes, None]) / (seeds * (last - first + 1.0))  # [B, i, k]
+    means = np.where(last >= first, means, np.nan)
+    fitted = np.empty((rows, sizes))
+    for j in range(sizes):
+        fitted[:, j] = np.max(np.min(means[:, : j + 1, j:], axis=2), axis=1)
+    return fitted
+
+
+def _isotonic_crossings(log_sizes: np.ndarray, successes: np.ndarray, seeds: int, level: float) -> np.ndarray:
+    """``[B]`` log n where each row's isotonic fit first reaches ``level``, read between grid
+    points by linear interpolation in log n; NaN where it never does."""
+    fitted = _isotonic_fits(successes, seeds)
+    above = fitted >= level - 1e-12
+    j = np.argmax(above, axis=1)
+    rows = np.arange(len(j))
+    before = np.maximum(j - 1, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = (level - fitted[rows, before]) / (fitted[rows, j] - fitted[rows, before])
+        between = log_sizes[before] + t * (log_sizes[j] - log_sizes[before])
+    crossing = np.where(j == 0, log_sizes[0], between)
+    return np.where(above.any(axis=1), crossing, np.nan)
 
 
 def _logistic_crossing(log_sizes: np.ndarray, successes: np.ndarray, counts: np.ndarray, level: float) -> float | None:
@@ -91,18 +116,23 @@ def n_star_bootstrap(
     log_sizes, success = np.log(sizes[order]), np.asarray(success, dtype=bool)[:, order]
     generator = np.random.default_rng(rng)
     seeds = success.shape[0]
+    picks = generator.integers(0, seeds, (replicates, seeds))  # the same draws as one call per replicate
+    if method == "isotonic":
+        crossings = _isotonic_crossings(log_sizes, success[picks].sum(axis=1).astype(np.float64), seeds, 1.0 - delta)
+        return np.where(np.isnan(crossings), np.inf, np.exp(crossings))
     result = np.empty(replicates)
-    for b in range(replicates):
-        crossing = _crossing(log_sizes, success[generator.integers(0, seeds, seeds)], 1.0 - delta, method)
+    for b, pick in enumerate(picks):
+        crossing = _crossing(log_sizes, success[pick], 1.0 - delta, method)
         result[b] = np.inf if crossing is None else np.exp(crossing)
     return result
 
 
 def _crossing(log_sizes, success, level, method) -> float | None:
-    counts = success.shape[0] * np.ones(success.shape[1])
     successes = success.sum(axis=0).astype(np.float64)
-    find = _isotonic_crossing if method == "isotonic" else _logistic_crossing
-    return find(log_sizes, successes, counts, level)
+    if method == "isotonic":
+        crossing = _isotonic_crossings(log_sizes, successes[None], success.shape[0], level)[0]
+        return None if np.isnan(crossing) else float(crossing)
+    return _logistic_crossing(log_sizes, successes, success.shape[0] * np.ones(success.shape[1]), level)
 
 
 def n_star(
