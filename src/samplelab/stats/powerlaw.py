@@ -126,7 +126,8 @@ def _fit_one_exponent(law: Law, x, y, bounds) -> dict[str, np.ndarray]:
     batch = inverse_y.shape[0]
     grid = np.broadcast_to(np.linspace(low, high, GRID_POINTS), (batch, GRID_POINTS))
     step = (high - low) / (GRID_POINTS - 1)
-    best = np.take_along_axis(grid, np.argmin(evaluate(grid)[-1], axis=1)[:, None], 1)[:, 0]
+    # Every row searches the same grid: its features are computed once and broadcast.
+    best = np.take_along_axis(grid, np.argmin(evaluate(grid[:1])[-1], axis=1)[:, None], 1)[:, 0]
     left, right = np.maximum(best - step, low), np.minimum(best + step, high)
     ratio = (np.sqrt(5) - 1) / 2
     for _ in range(GOLDEN_ITERATIONS):
