@@ -119,7 +119,6 @@ def reproduce(
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from samplelab.analysis.runs import load_study_runs
     from samplelab.cli.probe import write_attention_map
     from samplelab.ledger.leases import failed_runs
     from samplelab.report.store_report import write_store_report
@@ -166,11 +165,14 @@ def reproduce(
                 )
             studies = [entry.study for entry in planned]
             failed = failed_runs(results, (spec.key for study in studies for spec in study.runs))
-            bars.note("drawing attention maps")
-            for study in studies:  # the figures that retrain a run: a report only reads
-                write_attention_map(load_study_runs(study, results), out / f"{study.name}-{study.profile}")
             bars.note("writing the report")
-            report = write_store_report(results, out, studies, on_study=lambda s: bars.note(f"report: {s.name}"))
+            report = write_store_report(
+                results,
+                out,
+                studies,
+                on_study=lambda s: bars.note(f"report: {s.name}"),
+                on_runs=write_attention_map,  # the figure that retrains a run: a report only reads
+            )
             bars.note("")
     finally:
         signal.signal(signal.SIGINT, previous_handler)

@@ -305,7 +305,8 @@ def _attention_map(runs: StudyRuns, out_dir: Path) -> Path | None:
 def figures_left_out(runs: StudyRuns, out_dir: Path, store: Path) -> list[str]:
     """Figures that apply to the study but need a trained model, which a report never trains
     (missing, or drawn from another run): one line each, with the command that makes it."""
-    if mapped_run(runs) is None or _attention_map(runs, out_dir) is not None:
+    chosen = mapped_run(runs)
+    if chosen is None or drawn_attention_map(out_dir, chosen[0].key) is not None:
         return []
     study = runs.study
     profile = "" if study.profile == "default" else f" --profile {study.profile}"  # "default": the base profile

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from samplelab.analysis.claims import claim_rows
 from samplelab.analysis.document import analyze_study
-from samplelab.analysis.runs import load_study_runs
+from samplelab.analysis.runs import StudyRuns, load_study_runs
 from samplelab.core.errors import ConfigError
 from samplelab.ledger.store import ResultStore
 from samplelab.report.figures import figures_left_out, write_figures
@@ -48,11 +48,17 @@ def stored_studies(store: ResultStore) -> tuple[list[Study], list[str]]:
 
 
 def write_store_report(
-    store: ResultStore, out_dir: Path, studies: list[Study], on_study: Callable[[Study], None] | None = None
+    store: ResultStore,
+    out_dir: Path,
+    studies: list[Study],
+    on_study: Callable[[Study], None] | None = None,
+    on_runs: Callable[[StudyRuns, Path], object] | None = None,
 ) -> StoreReport:
     """Analyse and draw those of ``studies`` with runs in ``store`` (e.g. :func:`stored_studies`);
     write ``out_dir/report.html`` and ``summary.md``, and each study's figures under
-    ``out_dir/<study>-<profile>/``. ``on_study`` is called before each study is analysed."""
+    ``out_dir/<study>-<profile>/``. ``on_study`` is called before each study is analysed;
+    ``on_runs(runs, figure_dir)`` with its runs, before its figures are drawn (a caller that
+    trains, e.g. ``samplelab reproduce``, draws the figures that retrain a run there)."""
     out_dir = Path(out_dir)
     sections, claims, reported, skipped, left_out = [], [], [], [], []
     for study in studies:
@@ -64,6 +70,8 @@ def write_store_report(
             continue
         document = analyze_study(runs)
         figure_dir = out_dir / f"{study.name}-{study.profile}"
+        if on_runs is not None:
+            on_runs(runs, figure_dir)
         figures = write_figures(runs, figure_dir, document)
         left_out += figures_left_out(runs, figure_dir, store.path)
         sections.append(study_section(runs, document, figures, out_dir, level=2))
