@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY_STUDY  # a module fixture cannot use the function-scoped tiny_study
-from samplelab.analysis.claims import check_claims
+from samplelab.analysis.claims import ClaimData, evaluate_claim
 from samplelab.cli import main
 from samplelab.spec.analysis import AnalysisConfig
 
@@ -33,7 +33,8 @@ where = { "task.set_size" = 4 }
 [[analysis.claims]]
 kind = "not_reached"
 label = "nothing is learnt"
-where = { "task.set_size" = [4, 6] }
+where = { "task.set_size" = 6 }
+control = { "task.set_size" = 4 }
 """
 
 ONLINE = """
@@ -77,54 +78,70 @@ def _cells(converged: list[int], seeds: int = 5) -> list[dict]:
     return [{"point": {"model.heads": h}, "converged": c, "seeds": seeds} for h, c in enumerate(converged, start=1)]
 
 
-def test_reached_claims_follow_n_star_delta():
-    """reached agrees iff ≥ 1 − δ of the runs reach; not_reached iff ≤ δ do."""
-    analysis = AnalysisConfig.model_validate(
-        {
-            "delta": 0.1,
-            "claims": [
-                {"kind": "reached", "label": "a", "where": {"model.heads": [2, 3]}},
-                {"kind": "not_reached", "label": "b", "where": {"model.heads": 1}},
-                {"kind": "reached", "label": "c", "where": {"model.heads": 4}},
-            ],
-        }
-    )
-    results = check_claims(analysis, _cells([0, 5, 5, 4], seeds=5), [])
-    assert [r["agrees"] for r in results] == [True, True, False]  # 4/5 = 0.8 < 0.9
-    assert results[0]["measured"] == {"reached": 10, "runs": 10, "cells": 2}
-    empty = check_claims(analysis, [], [])
-    assert [r["agrees"] for r in empty] == [None, None, None] and empty[0]["measured_text"] == "no runs"
+def _judge(analysis: dict, cells: list[dict], outcomes: list[dict] | None = None) -> list[dict]:
+    config = AnalysisConfig.model_validate(analysis)
+    data = ClaimData(None, [], cells, outcomes or [], config, None)
+    return [evaluate_claim(data, claim) for claim in config.claims]
 
 
-def test_outcome_claims_compare_the_ci_with_the_reference():
-    analysis = AnalysisConfig.model_validate(
-        {
-            "outcomes": True,
-            "claims": [
-                {"kind": "outcome", "label": "x", "metric": "test_accuracy", "reference": 0.71, "where": {"m": "a"}},
-                {"kind": "outcome", "label": "y", "metric": "test_accuracy", "reference": 0.51, "where": {"m": "a"}},
-                {"kind": "outcome", "label": "z", "metric": "test_accuracy", "reference": 0.5, "relation": "above"},
-            ],
-        }
+def test_success_rates_are_judged_by_exact_intervals_and_a_control_that_learns():
+    """reached: the Clopper–Pearson interval of the rate against ≥ 1 − δ; not_reached: the
+    control's rate minus the test group's against ≥ 1 − 2δ, and only once the control learns."""
+    claims = [
+        {"kind": "reached", "label": "a", "where": {"model.heads": [2, 3]}},
+        {"kind": "not_reached", "label": "b", "where": {"model.heads": 1}, "control": {"model.heads": [2, 3]}},
+        {"kind": "reached", "label": "c", "where": {"model.heads": 4}},
+        {"kind": "not_reached", "label": "d", "where": {"model.heads": 1}, "control": {"model.heads": 4}},
+        {"kind": "not_reached", "label": "e", "where": {"model.heads": 2}, "control": {"model.heads": 3}},
+    ]
+    results = _judge({"delta": 0.1, "claims": claims}, _cells([0, 20, 20, 4], seeds=20))
+    # 40/40: CP lower 0.912 ≥ 0.9; 4/20: upper 0.437 < 0.9.
+    assert [r["verdict"] for r in results[:3]] == ["agrees", "agrees", "disagrees"]
+    assert results[0]["values"][0]["interval"][0] == pytest.approx(0.025 ** (1 / 40))
+    assert results[0]["values"][0] | {"interval": None} == {
+        "reached": 40, "runs": 40, "cells": 2, "estimate": 1.0, "interval": None, "verdict": "agrees"
+    }  # fmt: skip
+    # The control (4 of 20) does not learn within the budget: a failure beside it shows nothing.
+    assert (
+        results[3]["verdict"] == "inconclusive" and "control reached the threshold in 4 of 20" in results[3]["reason"]
     )
+    assert results[4]["verdict"] == "disagrees"  # both learn: the difference is ≈ 0
+    few = _judge({"delta": 0.1, "claims": claims[:2]}, _cells([0, 5, 5], seeds=5))
+    assert [r["verdict"] for r in few] == ["inconclusive", "inconclusive"]  # 10/10 and 0/5 bound too little
+    empty = _judge({"delta": 0.1, "claims": claims[:2]}, [])
+    assert [r["reason"] for r in empty] == ["no runs", "no runs"]
+
+
+def test_outcome_bounds_and_equivalences_compare_each_points_interval_with_the_region():
+    claims = [
+        {"kind": "bound", "label": "x", "of": "test_accuracy", "above": 0.70, "margin": 0, "where": {"m": "a"}},
+        {"kind": "equivalence", "label": "y", "of": "test_accuracy", "within": [0.45, 0.55], "where": {"m": "a"}},
+        {"kind": "bound", "label": "z", "of": "test_accuracy", "above": 0.5, "margin": 0.05},
+        {"kind": "bound", "label": "w", "of": "test_accuracy", "above": 0.705, "margin": 0, "where": {"m": "a"}},
+    ]
     outcomes = [
         {"point": {"m": "a"}, "test_accuracy": {"value": 0.713, "ci": [0.697, 0.722], "n": 10}},
         {"point": {"m": "b"}, "test_accuracy": {"value": 0.099, "ci": [0.099, 0.099], "n": 10}},
     ]
-    results = check_claims(analysis, [], outcomes)
-    assert [r["agrees"] for r in results] == [True, False, False]  # z: every point must lie above
-    assert results[0]["measured_text"] == "test accuracy 0.713 [0.697, 0.722]"
+    results = _judge({"outcomes": True, "claims": claims}, [], outcomes)
+    assert [r["verdict"] for r in results] == ["inconclusive", "disagrees", "disagrees", "inconclusive"]
+    assert [v["verdict"] for v in results[2]["values"]] == ["agrees", "disagrees"]  # z: every point must
+    assert results[2]["region"] == [pytest.approx(0.45), None]
 
 
 @pytest.mark.parametrize(
     ("claim", "message"),
     [
-        ('kind = "outcome"\nlabel = "x"', "an outcome claim needs metric and reference"),
-        ('kind = "reached"\nlabel = "x"\nreference = 1.0', "takes no metric or reference"),
-        ('kind = "reached"\nlabel = "x"\nwhere = { "task.q" = 2 }', '"task.q" is not a grid key of a cell'),
+        ('kind = "bound"\nlabel = "x"\nof = "test_accuracy"\nabove = 0.7', "a bound claim needs margin"),
+        ('kind = "reached"\nlabel = "x"\nwithin = [0, 1]', "takes no within"),
+        ('kind = "bound"\nlabel = "x"\nof = "test_accuracy"\nmargin = 0', "is one-sided"),
+        ('kind = "not_reached"\nlabel = "x"', "a not_reached claim needs control"),
+        ('kind = "reached"\nlabel = "x"\nwhere = { "task.q" = 2 }', '"task.q" is not a grid key here'),
         ('kind = "reached"\nlabel = "x"\nwhere = { "task.set_size" = [4, 5] }', "5 is not in the grid"),
-        ('kind = "reached"\nlabel = "x"\nwhere = { "training.n_train" = 8 }', "is not a grid key of a cell"),
-        ('kind = "outcome"\nlabel = "x"\nmetric = "test_accuracy"\nreference = 0.7', "set [analysis] outcomes"),
+        ('kind = "reached"\nlabel = "x"\nwhere = { "training.n_train" = 8 }', "is not a grid key here"),
+        ('kind = "bound"\nlabel = "x"\nof = "test_accuracy"\nabove = 0.7\nmargin = 0', "set [analysis] outcomes"),
+        ('kind = "growth"\nlabel = "x"\nx = "task.sett_size"\nmargin = 0', '"task.sett_size" is not a grid key'),
+        ('kind = "band"\nlabel = "x"\nx = "task.set_size"\nwithin = [8, 4]', "is not increasing"),
     ],
 )
 def test_bad_claims_are_refused_at_load(tiny_study, write_study, capsys, claim, message):
@@ -161,7 +178,7 @@ def reproduced(tmp_path_factory):
 def test_reproduce_runs_the_plan_reports_from_the_store_and_resumes(reproduced, capsys):
     folder, store, out, printed = reproduced
     assert "claims: the seeds' statements beside what was measured" in printed
-    verdicts = re.search(r"\n(\d+) agrees, (\d+) disagrees, (\d+) undetermined\n", printed)
+    verdicts = re.search(r"\n(\d+) agrees, (\d+) disagrees, (\d+) inconclusive\n", printed)
     assert verdicts and sum(map(int, verdicts.groups())) == 3  # a fit with a theory (too few points) + 2 claims
     assert re.search(r"reproduce quick: 2 studies, \d+ runs trained", printed)
 

@@ -9,13 +9,14 @@ size to threshold); online, the samples seen at the first evaluation at or below
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from samplelab.analysis.runs import StudyRuns
 from samplelab.ledger.store import RunRecord
 from samplelab.spec.analysis import AnalysisConfig
+from samplelab.stats.interval_censored import first_success, median_bracket
 from samplelab.stats.nstar import NStar, n_star
 from samplelab.stats.survival import KaplanMeier, kaplan_meier
 from samplelab.stats.thresholds import median_with_censoring, samples_to_threshold, train_size_to_threshold
@@ -57,11 +58,20 @@ class Cell:
     reached: np.ndarray  # [S] bool
     km: KaplanMeier  # quantiles of ``needed`` (censored where not ``reached``)
     n_star: NStar | None = None
+    sizes: list[int] = field(default_factory=list)  # fixed regime: [M] sizes every seed was run at
+    success: np.ndarray | None = None  # fixed regime: [S, M] whether each run ended at or below ε
 
     @property
     def config(self) -> dict:
         """Resolved run config of its first run (binds theory variables)."""
         return self.records[0].config
+
+    @property
+    def median_bracket(self) -> tuple[float, float]:
+        """Fixed regime: (low, high] holding the interval-censored median of the data needed
+        (:mod:`samplelab.stats.interval_censored`); high NaN: not reached on the grid."""
+        low, high = median_bracket(np.asarray(self.sizes), first_success(self.success)[None])[0]
+        return float(low), float(high)
 
     @property
     def diverged_runs(self) -> int:
@@ -109,6 +119,7 @@ def collect_cells(runs: StudyRuns, analysis: AnalysisConfig, seed: int = 0) -> l
         )
         if runs.regime == "fixed":
             sizes, success = _success_matrix(by_seed, runs.thresholds)
+            entry.sizes, entry.success = sizes, success
             if sizes:
                 entry.n_star = n_star(
                     sizes, success, analysis.delta, method=analysis.n_star_method,

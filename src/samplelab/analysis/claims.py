@@ -1,104 +1,343 @@
-"""The seeds' claims beside what was measured: one row per claim, with a verdict.
+"""Claims → verdicts: each ``[[analysis.claims]]`` entry and each fitted law's ``theory``,
+measured on whole-seed resamples and judged three ways against the region it allows.
 
-Two sources feed the table, both from a study's analysis document (``analyze_study``):
-
-- every fitted law with a ``theory`` (the fitted exponent's CI against the predicted one);
-- every ``[[analysis.claims]]`` entry (see :class:`~samplelab.spec.analysis.ClaimConfig`),
-  checked here by :func:`check_claims`: whether runs reach the threshold, or where a final
-  outcome lies against a reference value.
+One entry per claim, whatever the number of series or points it covers: its ``values``
+list one estimate and interval per series / point / x, and its verdict combines theirs
+(:func:`samplelab.stats.verdict.combine`). Rules per kind: docs/analysis.md, "Claims".
 """
 
 from __future__ import annotations
 
-from samplelab.analysis.text import EXPONENT_SYMBOL, RELATION_SYMBOL, VERDICT, exponent_text, point_text, value_ci
-from samplelab.spec.analysis import AnalysisConfig, ClaimConfig, point_matches
-from samplelab.stats.theory import agrees
+from dataclasses import dataclass
+
+import numpy as np
+
+from samplelab.analysis.cells import Cell
+from samplelab.analysis.fits import FitSeries, fit_series, sample_maximum_reason
+from samplelab.analysis.outcomes import run_outcome
+from samplelab.analysis.resample import SeedResampler
+from samplelab.analysis.runs import StudyRuns
+from samplelab.analysis.text import json_interval
+from samplelab.spec.analysis import AnalysisConfig, FitConfig
+from samplelab.spec.claims import ClaimConfig, point_matches
+from samplelab.stats.bootstrap import expanded_percentile_interval
+from samplelab.stats.powerlaw import EXPONENT, MIN_DISTINCT_X, fit_law_batch, fit_log_law_batch
+from samplelab.stats.verdict import Region, clopper_pearson, combine, rate_difference_interval, verdict
 
 
-def _reached_claim(claim: ClaimConfig, cells: list[dict], delta: float) -> dict:
-    chosen = [cell for cell in cells if point_matches(cell["point"], claim.where)]
-    reached = sum(cell["converged"] for cell in chosen)
-    total = sum(cell["seeds"] for cell in chosen)
-    fraction = reached / total if total else None
-    if claim.kind == "reached":
-        expected, verdict = (
-            f"≥ {1 - delta:.0%} of runs reach the threshold",
-            fraction is not None and fraction >= 1 - delta,
-        )
+@dataclass
+class ClaimData:
+    """What the claims read: the study's runs, cells, outcome entries and seed resampler."""
+
+    runs: StudyRuns
+    cells: list[Cell]
+    cell_documents: list[dict]
+    outcomes: list[dict]
+    analysis: AnalysisConfig
+    resampler: SeedResampler
+
+
+def _interval(
+    estimate: float, replicates: np.ndarray, units: int, analysis: AnalysisConfig, nan_is_above: bool = False
+) -> list:
+    interval = expanded_percentile_interval(estimate, replicates, analysis.confidence, units, nan_is_above=nan_is_above)
+    return json_interval(interval)
+
+
+def _value(where: dict, estimate: float | None, interval: list | None, region: Region, **extra) -> dict:
+    known = estimate is not None and interval is not None and np.isfinite(estimate)
+    return {
+        **where,
+        "estimate": estimate if known else None,
+        "interval": interval if known else [None, None],
+        "verdict": verdict(interval, region) if known else "inconclusive",
+        **extra,
+    }
+
+
+def _series(data: ClaimData, claim: ClaimConfig, where: dict) -> list[FitSeries]:
+    fit = FitConfig(x=claim.x, y=claim.y, law=claim.law)
+    return [
+        s
+        for s in fit_series(fit, data.runs, data.cells, data.analysis, data.resampler)
+        if point_matches(s.point, where)
+    ]
+
+
+def _exponent(claim: ClaimConfig, series: FitSeries) -> tuple[float | None, np.ndarray]:
+    """The fitted exponent of a series and its ``[B]`` replicates (``None``: too few points)."""
+    valid = np.isfinite(series.y) & (series.y > 0)
+    if np.unique(series.x[valid]).size < MIN_DISTINCT_X[claim.law]:
+        return None, np.full(len(series.replicates), np.nan)
+    name = EXPONENT[claim.law]
+    estimate = float(fit_law_batch(claim.law, series.x[valid], series.y[valid][None])[name][0])
+    return estimate, fit_law_batch(claim.law, series.x, series.replicates)[name]
+
+
+def _blocked(data: ClaimData, claim: ClaimConfig, series: list[FitSeries]) -> str | None:
+    """Why a claim on ``series`` decides nothing, whatever it measures; ``None`` if it can."""
+    if not series:
+        return "no series matches where"
+    units = min(s.units_per_x for s in series)
+    if claim.y == "n_star" and data.analysis.delta < 1 / units:
+        return sample_maximum_reason(data.analysis.delta, units)
+    return None
+
+
+def _bound_claim(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple[list[dict], str | None]:
+    if claim.of == "exponent":
+        chosen = _series(data, claim, claim.where)
+        values = []
+        for s in chosen:
+            estimate, replicates = _exponent(claim, s)
+            interval = None if estimate is None else _interval(estimate, replicates, s.units_per_x, data.analysis)
+            values.append(_value({"series": s.point}, estimate, interval, region))
+        return values, _blocked(data, claim, chosen)
+    values = []
+    for entry in data.outcomes:
+        if point_matches(entry["point"], claim.where):
+            measured = entry.get(claim.of) or {}
+            values.append(_value({"point": entry["point"]}, measured.get("value"), measured.get("ci"), region))
+    return values, None if values else "no grid point matches where"
+
+
+def _compare_claim(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple[list[dict], str | None]:
+    first, second = _series(data, claim, claim.where), _series(data, claim, claim.than or {})
+    if len(first) != 1 or len(second) != 1:
+        return [], f"where selects {len(first)} series and than {len(second)}: each must select one"
+    (a,), (b,) = first, second
+    units = min(a.units_per_x, b.units_per_x)
+    if claim.measures == "exponent":
+        (ea, ra), (eb, rb) = _exponent(claim, a), _exponent(claim, b)
+        estimate = None if ea is None or eb is None else ea - eb
+        replicates = ra - rb  # the same seeds drawn for both series
     else:
-        expected, verdict = f"≤ {delta:.0%} of runs reach the threshold", fraction is not None and fraction <= delta
-    return {
-        "measured": {"reached": reached, "runs": total, "cells": len(chosen)},
-        "measured_text": f"{reached} of {total} runs reached it ({len(chosen)} cell{'s' * (len(chosen) != 1)})"
-        if total
-        else "no runs",
-        "expected_text": expected,
-        "agrees": verdict if total else None,
-    }
+        matched = sorted(set(a.x) & set(b.x))
+        if not matched:
+            return [], "the two series share no x with a value"
+        ia, ib = ([int(np.flatnonzero(s.x == x)[0]) for x in matched] for s in (a, b))
+        estimate = float(np.exp(np.mean(np.log(a.y[ia] / b.y[ib]))))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            replicates = np.exp(np.mean(np.log(a.replicates[:, ia] / b.replicates[:, ib]), axis=1))
+    interval = None if estimate is None else _interval(estimate, replicates, units, data.analysis)
+    return [_value({"series": a.point, "than": b.point}, estimate, interval, region)], _blocked(data, claim, [a, b])
 
 
-def _outcome_claim(claim: ClaimConfig, outcomes: list[dict]) -> dict:
-    chosen = [entry for entry in outcomes if point_matches(entry["point"], claim.where)]
-    values = [entry.get(claim.metric) for entry in chosen]
-    verdicts = [
-        agrees(claim.relation, claim.reference, tuple(float("nan") if v is None else v for v in value["ci"]))
-        if value and value["n"]
-        else None
-        for value in values
-    ]
-    texts = [
-        value_ci(value, ".3g") + (f" at {point_text(entry['point'])}" if len(chosen) > 1 else "")
-        for entry, value in zip(chosen, values, strict=True)
-    ]
-    return {
-        "measured": [
-            {"point": entry["point"], claim.metric: value} for entry, value in zip(chosen, values, strict=True)
-        ],
-        "measured_text": f"{claim.metric.replace('_', ' ')} {'; '.join(texts)}" if chosen else "no runs",
-        "expected_text": f"{claim.metric.replace('_', ' ')} {RELATION_SYMBOL[claim.relation]} {claim.reference:g}",
-        "agrees": None if not chosen or None in verdicts else all(verdicts),
-    }
-
-
-def check_claims(analysis: AnalysisConfig, cells: list[dict], outcomes: list[dict]) -> list[dict]:
-    """Each claim of ``analysis.claims`` checked against the document's cells or outcomes."""
-    results = []
-    for claim in analysis.claims:
-        check = (
-            _outcome_claim(claim, outcomes) if claim.kind == "outcome" else _reached_claim(claim, cells, analysis.delta)
-        )
-        results.append({"label": claim.label, "kind": claim.kind, "where": claim.where, **check})
-    return results
-
-
-def claim_rows(document: dict) -> list[dict[str, str]]:
-    """Rows of the claim table for one study: its fitted laws with a theory, then its claims."""
-    study = f"{document['study']} [{document['profile']}]"
-    rows = []
-    for fit in document["fits"]:
-        theory = fit["theory"]
-        if not theory:
+def _growth_claim(data: ClaimData, claim: ClaimConfig) -> tuple[list[dict], str | None]:
+    """Almost independent of x: a log law fits at least as well as a power law, or γ ≤ margin."""
+    chosen = _series(data, claim, claim.where)
+    values = []
+    for s in chosen:
+        gamma, gamma_replicates = _exponent(claim, s)
+        if gamma is None:
+            values.append(_value({"series": s.point}, None, None, Region()))
             continue
-        series = ", ".join(f"{k}={v}" for k, v in fit["series"].items())
-        symbol = EXPONENT_SYMBOL[fit["exponent"]]
-        predicted = "no value" if theory["predicted"] is None else f"{theory['predicted']:.3g}"
-        rows.append(
+        valid = np.isfinite(s.y) & (s.y > 0)
+        both = np.vstack([s.y[valid][None], s.replicates[:, valid]])
+        points = np.isfinite(both).sum(axis=1)
+        gap = (fit_law_batch("power", s.x[valid], both)["loss"] - fit_log_law_batch(s.x[valid], both)["loss"]) / points
+        gap_interval = _interval(float(gap[0]), gap[1:], s.units_per_x, data.analysis)
+        gamma_interval = _interval(gamma, gamma_replicates, s.units_per_x, data.analysis)
+        by_gap = verdict(gap_interval, Region(low=0.0))
+        by_gamma = verdict(gamma_interval, Region(high=claim.margin))
+        if "agrees" in (by_gap, by_gamma):
+            judged = "agrees"
+        elif by_gap == by_gamma == "disagrees":
+            judged = "disagrees"
+        else:
+            judged = "inconclusive"
+        values.append(
             {
-                "study": study,
-                "claim": theory["label"] or theory["expression"],
-                "measured": f"{fit['y']}: {exponent_text(fit)}" + (f" ({series})" if series else ""),
-                "expected": f"{symbol} {RELATION_SYMBOL[theory['relation']]} {predicted}",
-                "verdict": VERDICT[theory["agrees"]],
+                "series": s.point,
+                "estimate": gamma,
+                "interval": gamma_interval,
+                "log_minus_power_fit": {"estimate": float(gap[0]), "interval": gap_interval, "verdict": by_gap},
+                "verdict": judged,
             }
         )
-    for claim in document.get("claims", []):
-        rows.append(
+    return values, _blocked(data, claim, chosen)
+
+
+def _band_claim(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple[list[dict], str | None]:
+    """y ÷ x in each cell; in the fixed regime the median is interval-censored, so its
+    estimate is the bracket's upper end and its interval spans the brackets' resamples."""
+    chosen = [cell for cell in data.cells if point_matches(cell.point, claim.where)]
+    analysis, values = data.analysis, []
+    for cell in chosen:
+        x = float(cell.point[claim.x])
+        where = {"series": {k: v for k, v in cell.point.items() if k != claim.x}, "x": x}
+        if claim.y == "km_median" and data.runs.regime == "fixed" and cell.sizes:
+            (low, high), replicates = cell.median_bracket, data.resampler.cell_statistic(cell, "median_bracket")
+            scale = np.sqrt(len(cell.seeds) / (len(cell.seeds) - 1)) if len(cell.seeds) > 1 else 1.0
+            tail = (1 - analysis.confidence) / 2
+            low_q = np.quantile(replicates[:, 0], tail, method="inverted_cdf")
+            high_q = np.quantile(np.where(np.isnan(replicates[:, 1]), np.inf, replicates[:, 1]), 1 - tail,
+                                 method="inverted_cdf")  # fmt: skip
+            interval = json_interval(
+                (
+                    (low - scale * (low - low_q)) / x,
+                    (high + scale * (high_q - high)) / x if np.isfinite(high) else np.inf,
+                )
+            )
+            estimate = high / x if np.isfinite(high) else None
+            bracket = json_interval((low / x, high / x))
+            values.append(_value(where, estimate, interval, region, bracket=bracket) if estimate else
+                          _value(where, None, None, region, censored=True))  # fmt: skip
+            continue
+        value = (cell.n_star.value if cell.n_star else None) if claim.y == "n_star" else cell.km.median.value
+        if value is None:
+            values.append(_value(where, None, None, region, censored=True))
+            continue
+        replicates = data.resampler.cell_statistic(cell, claim.y, analysis.delta, analysis.n_star_method) / x
+        # A resample whose median is not reached needs more than the budget: above, not left out.
+        interval = _interval(value / x, replicates, len(cell.seeds), analysis, nan_is_above=True)
+        values.append(_value(where, value / x, interval, region))
+    reason = None if chosen else "no cell matches where"
+    if chosen and claim.y == "n_star" and analysis.delta < 1 / min(len(c.seeds) for c in chosen):
+        reason = sample_maximum_reason(analysis.delta, min(len(c.seeds) for c in chosen))
+    return values, reason
+
+
+def _per_seed(data: ClaimData, claim: ClaimConfig, where: dict) -> np.ndarray:
+    """``[S]`` mean outcome per seed (resampler order) over the runs at the points ``where``; NaN: none."""
+    row = {int(seed): i for i, seed in enumerate(data.resampler.seeds)}
+    total, count = np.zeros(len(row)), np.zeros(len(row))
+    for record in data.runs.records:
+        value = run_outcome(record, claim.of) if point_matches(record.point, where) else None
+        if value is not None and np.isfinite(value):
+            total[row[record.seed]] += value
+            count[row[record.seed]] += 1
+    with np.errstate(invalid="ignore"):
+        return total / count
+
+
+def _paired_claim(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple[list[dict], str | None]:
+    difference = _per_seed(data, claim, claim.where) - _per_seed(data, claim, claim.than or {})
+    pairs = int(np.isfinite(difference).sum())
+    if pairs < 2:
+        return [], f"{pairs} seed(s) have both outcomes: a paired difference needs two"
+    with np.errstate(invalid="ignore"):
+        replicates = np.nanmean(data.resampler.panel(difference[:, None]), axis=1)
+    estimate = float(np.nanmean(difference))
+    interval = _interval(estimate, replicates, pairs, data.analysis)
+    return [_value({"point": claim.where, "than": claim.than, "pairs": pairs}, estimate, interval, region)], None
+
+
+def _counts(data: ClaimData, where: dict) -> tuple[int, int, int]:
+    chosen = [cell for cell in data.cell_documents if point_matches(cell["point"], where)]
+    return sum(cell["converged"] for cell in chosen), sum(cell["seeds"] for cell in chosen), len(chosen)
+
+
+def _rate_claim(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple[list[dict], str | None]:
+    reached, runs, cells = _counts(data, claim.where)
+    rate = {"reached": reached, "runs": runs, "cells": cells}
+    if claim.kind == "reached":
+        interval = list(clopper_pearson(reached, runs, data.analysis.confidence))
+        return [_value(rate, reached / runs if runs else None, interval, region)], None if runs else "no runs"
+    control_reached, control_runs, control_cells = _counts(data, claim.control or {})
+    control = {"reached": control_reached, "runs": control_runs, "cells": control_cells}
+    if not runs or not control_runs:
+        return [], "no runs" if not runs else "no control runs"
+    trials = (control_runs, runs)
+    interval = list(rate_difference_interval((control_reached, reached), trials, data.analysis.confidence))
+    value = _value({**rate, "control": control}, control_reached / control_runs - reached / runs, interval, region)
+    if control_reached / control_runs < 1 - data.analysis.delta:
+        return [value], (
+            f"the control reached the threshold in {control_reached} of {control_runs} runs (< 1 − δ = "
+            f"{1 - data.analysis.delta:g}): within this budget a failure shows nothing"
+        )
+    return [value], None
+
+
+def claim_region(claim: ClaimConfig, delta: float) -> Region:
+    """The values a claim allows (its margin included)."""
+    if claim.kind == "reached":
+        return Region(low=1 - delta if claim.above is None else claim.above)
+    if claim.kind == "not_reached":
+        return Region.of(above=1 - 2 * delta if claim.above is None else claim.above, margin=claim.margin or 0.0)
+    if claim.kind == "growth":
+        return Region(high=claim.margin)  # of γ, the power law's exponent (the log-law rule aside)
+    return Region.of(above=claim.above, below=claim.below, within=claim.within, margin=claim.margin or 0.0)
+
+
+def evaluate_claim(data: ClaimData, claim: ClaimConfig) -> dict:
+    """One ``[[analysis.claims]]`` entry judged: its values, region and verdict."""
+    region = claim_region(claim, data.analysis.delta)
+    if claim.kind in ("bound", "equivalence"):
+        values, reason = _bound_claim(data, claim, region)
+    elif claim.kind == "compare":
+        values, reason = _compare_claim(data, claim, region)
+    elif claim.kind == "growth":
+        values, reason = _growth_claim(data, claim)
+    elif claim.kind == "band":
+        values, reason = _band_claim(data, claim, region)
+    elif claim.kind == "paired":
+        values, reason = _paired_claim(data, claim, region)
+    else:
+        values, reason = _rate_claim(data, claim, region)
+    return {
+        "label": claim.label,
+        "kind": claim.kind,
+        "source": "claim",
+        "measures": claim.measures,
+        "y": claim.y if claim.x else None,
+        "x": claim.x,
+        "exponent": EXPONENT[claim.law] if claim.x else None,
+        "where": claim.where,
+        "margin": claim.margin or 0.0,
+        "region": json_interval((region.low, region.high)),
+        "values": values,
+        "verdict": "inconclusive" if reason else combine([v["verdict"] for v in values]),
+        "reason": reason,
+        "coverage": None,
+    }
+
+
+def theory_claims(fits: list[dict]) -> list[dict]:
+    """The fitted laws' theories as claims: one per label (a fit config's series, and fits
+    sharing a label such as one theory read with two estimates of d, are one claim)."""
+    grouped: dict[str, list[dict]] = {}
+    for fit in fits:
+        if fit["theory"] is not None:
+            grouped.setdefault(fit["theory"]["label"] or fit["theory"]["expression"], []).append(fit)
+    claims = []
+    for label, group in grouped.items():
+        values = []
+        for fit in group:
+            theory, exponent = fit["theory"], fit["parameters"].get(fit["exponent"]) or {}
+            values.append(
+                {
+                    "series": fit["series"],
+                    "fit_index": fit["fit_index"],
+                    "estimate": exponent.get("value"),
+                    "interval": exponent.get("ci", [None, None]),
+                    "predicted": theory["predicted"],
+                    "region": theory["region"],
+                    "verdict": theory["verdict"],
+                    "reason": theory["reason"],
+                }
+            )
+        first = group[0]["theory"]
+        kind = "equivalence" if first["relation"] == "equal" else "bound"
+        reasons = sorted({v["reason"] for v in values if v["reason"]})
+        claims.append(
             {
-                "study": study,
-                "claim": claim["label"],
-                "measured": claim["measured_text"],
-                "expected": claim["expected_text"],
-                "verdict": VERDICT[claim["agrees"]],
+                "label": label,
+                "kind": kind,
+                "source": "fit",
+                "measures": "exponent",
+                "y": group[0]["y"],
+                "x": group[0]["x"],
+                "exponent": group[0]["exponent"],
+                "where": {},
+                "relation": first["relation"],
+                "expression": first["expression"],
+                "margin": first["margin"],
+                "region": values[0]["region"] if len({str(v["region"]) for v in values}) == 1 else None,
+                "values": values,
+                "verdict": combine([v["verdict"] for v in values]),
+                "reason": "; ".join(reasons) or None,
+                "coverage": None,
             }
         )
-    return rows
+    return claims

@@ -2,7 +2,7 @@
 study the fitted laws with bootstrap CIs beside the theory.
 
 :func:`analyze_study` returns a JSON-ready dict (``samplelab analyze --json`` prints it);
-its schema, ``samplelab.analysis/1``, is documented in ``docs/analysis.md`` and only
+its schema, ``samplelab.analysis/2``, is documented in ``docs/analysis.md`` and only
 grows: fields are added, never renamed or removed, without a schema bump.
 """
 
@@ -11,19 +11,21 @@ from __future__ import annotations
 import numpy as np
 
 from samplelab.analysis.cells import Cell, collect_cells, measure_name
-from samplelab.analysis.claims import check_claims
-from samplelab.analysis.fits import fit_json, fit_series
+from samplelab.analysis.claims import ClaimData, evaluate_claim, theory_claims
+from samplelab.analysis.fits import fit_json, fit_series, sample_maximum_reason
 from samplelab.analysis.outcomes import cell_outcomes
+from samplelab.analysis.resample import SeedResampler
 from samplelab.analysis.runs import StudyRuns
 from samplelab.analysis.selection import model_selection
 from samplelab.analysis.text import json_interval
 from samplelab.core.version import __version__
 from samplelab.ledger.store import RunRecord
+from samplelab.stats.interval_censored import first_success, survival_at_sizes
 
-SCHEMA = "samplelab.analysis/1"
+SCHEMA = "samplelab.analysis/2"
 
 
-def _cell_json(cell: Cell) -> dict:
+def _cell_json(cell: Cell, delta: float) -> dict:
     km = cell.km
     result = {
         "point": cell.point,
@@ -51,6 +53,14 @@ def _cell_json(cell: Cell) -> dict:
             "bracket": json_interval(ns.bracket),
             "sizes": ns.sizes,
             "success_rate": ns.success_rate,
+            "warning": sample_maximum_reason(delta, len(cell.seeds)) if delta < 1 / len(cell.seeds) else None,
+        }
+    if cell.success is not None and cell.sizes:
+        low, high = cell.median_bracket
+        result["interval_censored"] = {
+            "median_bracket": json_interval((low, high)),
+            "sizes": cell.sizes,
+            "survival": survival_at_sizes(first_success(cell.success), len(cell.sizes)).tolist(),
         }
     result["attention_entropy"] = entropy_probe(cell.records)
     return result
@@ -78,7 +88,7 @@ def entropy_probe(records: list[RunRecord]) -> dict | None:
 
 
 def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 0) -> dict:
-    """The analysis document of a study's stored runs (schema ``samplelab.analysis/1``).
+    """The analysis document of a study's stored runs (schema ``samplelab.analysis/2``).
 
     ``bootstrap`` overrides the study's replicate count; ``seed`` makes the bootstrap
     reproducible (same store + seed → same document).
@@ -87,13 +97,16 @@ def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 
     if bootstrap is not None:
         analysis = analysis.model_copy(update={"bootstrap": bootstrap})
     cells = collect_cells(runs, analysis, seed)
+    resampler = SeedResampler((r.seed for r in runs.records), analysis.bootstrap, np.random.default_rng([seed, 7]))
     fits = []
     for index, fit in enumerate(analysis.fits):
-        for series in fit_series(fit, runs, cells, analysis, seed):
+        for series in fit_series(fit, runs, cells, analysis, resampler):
             if all(series.point.get(key) == value for key, value in fit.where.items()):
                 fits.append({"fit_index": index, **fit_json(fit, series, analysis)})
-    cell_documents = [_cell_json(cell) for cell in cells]
+    cell_documents = [_cell_json(cell, analysis.delta) for cell in cells]
     outcomes = cell_outcomes(runs, analysis, seed) if analysis.outcomes else []
+    data = ClaimData(runs, cells, cell_documents, outcomes, analysis, resampler)
+    claims = theory_claims(fits) + [evaluate_claim(data, claim) for claim in analysis.claims]
     return {
         "schema": SCHEMA,
         "samplelab_version": __version__,
@@ -112,7 +125,7 @@ def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 
         "runs": len(runs.records),
         "cells": cell_documents,
         "fits": fits,
-        "claims": check_claims(analysis, cell_documents, outcomes),
+        "claims": claims,
         "attention_entropy": entropy_probe(runs.records),
         "model_selection": model_selection(runs, analysis, seed),
         "outcomes": outcomes,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from samplelab.analysis.cells import Cell
+from samplelab.analysis.resample import SeedResampler
 from samplelab.analysis.runs import StudyRuns
 from samplelab.analysis.text import json_interval
 from samplelab.core.run_fields import SCALAR_COLUMNS
@@ -16,17 +17,10 @@ from samplelab.spec.analysis import AnalysisConfig, FitConfig
 from samplelab.spec.run_config import N_TRAIN
 from samplelab.spec.size import parameter_count, tokens_per_example
 from samplelab.spec.study import point_without
-from samplelab.stats.bootstrap import expanded_percentile_interval, resample_within_groups
+from samplelab.stats.bootstrap import expanded_percentile_interval
 from samplelab.stats.powerlaw import EXPONENT, MIN_DISTINCT_X, fit_law, fit_law_batch, predict
-from samplelab.stats.survival import km_quantile_batch
-from samplelab.stats.theory import agrees, evaluate_expression
-
-
-def _km_median_replicates(cell: Cell, replicates: int, rng: np.random.Generator) -> np.ndarray:
-    """``[replicates]`` KM medians of the cell's seeds resampled with replacement (NaN: not reached)."""
-    size = len(cell.seeds)
-    picks = rng.integers(0, size, (replicates, size))  # the same draws as one call per replicate
-    return km_quantile_batch(cell.needed[picks], cell.reached[picks], 0.5)
+from samplelab.stats.theory import evaluate_expression
+from samplelab.stats.verdict import Region, verdict
 
 
 def _variable_value(series: FitSeries, dotted: str) -> float:
@@ -72,47 +66,15 @@ class FitSeries:
 
 
 def fit_series(
-    fit: FitConfig, runs: StudyRuns, cells: list[Cell], analysis: AnalysisConfig, seed: int
+    fit: FitConfig, runs: StudyRuns, cells: list[Cell], analysis: AnalysisConfig, resampler: SeedResampler
 ) -> list[FitSeries]:
-    """The series a fit applies to, with their observations and bootstrap replicates."""
-    rng = np.random.default_rng([seed, 7])
+    """The series a fit applies to, with their observations and whole-seed bootstrap replicates."""
     if fit.y in ("final_metric", "early_stopped_metric"):
-        groups: dict[tuple, dict[float, list[float]]] = {}
-        configs, records_at = {}, {}
-        for record in runs.records:
-            point = {k: record.point.get(k) for k in runs.study.grid}
-            if N_TRAIN in runs.study.grid:
-                point[N_TRAIN] = record.n_train  # refinement runs too
-            key = point_without(point, (fit.x,))
-            configs.setdefault(key, record.config)
-            value, x = getattr(record, fit.y), _fit_x(fit, point[fit.x], record.config)
-            groups.setdefault(key, {}).setdefault(x, []).append(value if np.isfinite(value) else np.nan)
-            records_at.setdefault(key, {}).setdefault(x, []).append(record)
-        series = []
-        for key, by_x in groups.items():
-            xs = sorted(by_x)
-            series.append(
-                FitSeries(
-                    point=dict(key),
-                    config=configs[key],
-                    x=np.concatenate([[v] * len(by_x[v]) for v in xs]),
-                    y=np.concatenate([by_x[v] for v in xs]),
-                    replicates=resample_within_groups([by_x[v] for v in xs], analysis.bootstrap, rng),
-                    units_per_x=min(len(by_x[v]) for v in xs),
-                    censored_x=[],
-                    measured=_measured(records_at[key][xs[-1]]),
-                )
-            )
-        return series
+        return _run_series(fit, runs, resampler)
     points: dict[tuple, dict] = {}
     for cell in cells:
         key = point_without(cell.point, (fit.x,))
-        if fit.y == "n_star":
-            value = cell.n_star.value if cell.n_star else None
-            replicate = cell.n_star.replicates if cell.n_star else np.full(analysis.bootstrap, np.inf)
-        else:
-            value = cell.km.median.value
-            replicate = _km_median_replicates(cell, analysis.bootstrap, rng)
+        value = (cell.n_star.value if cell.n_star else None) if fit.y == "n_star" else cell.km.median.value
         entry = points.setdefault(
             key, {"config": cell.config, "x": [], "y": [], "reps": [], "units": [], "censored": [], "records": {}}
         )
@@ -124,20 +86,58 @@ def fit_series(
             continue
         entry["x"].append(x)
         entry["y"].append(value)
-        entry["reps"].append(np.where(np.isfinite(replicate), replicate, np.nan))
+        entry["reps"].append(resampler.cell_statistic(cell, fit.y, analysis.delta, analysis.n_star_method))
     return [
         FitSeries(
             point=dict(key),
             config=entry["config"],
             x=np.array(entry["x"]),
             y=np.array(entry["y"]),
-            replicates=np.stack(entry["reps"], axis=1) if entry["reps"] else np.zeros((analysis.bootstrap, 0)),
+            replicates=np.stack(entry["reps"], axis=1) if entry["reps"] else np.zeros((resampler.replicates, 0)),
             units_per_x=min(entry["units"]),
             censored_x=entry["censored"],
             measured=_measured(entry["records"][max(entry["records"])]),
         )
         for key, entry in points.items()
     ]
+
+
+def _run_series(fit: FitConfig, runs: StudyRuns, resampler: SeedResampler) -> list[FitSeries]:
+    """Series of one value per run (``final_metric``, ``early_stopped_metric``): a seed × x panel each."""
+    groups: dict[tuple, dict[float, dict[int, list[float]]]] = {}
+    configs, records_at = {}, {}
+    for record in runs.records:
+        point = {k: record.point.get(k) for k in runs.study.grid}
+        if N_TRAIN in runs.study.grid:
+            point[N_TRAIN] = record.n_train  # refinement runs too
+        key = point_without(point, (fit.x,))
+        configs.setdefault(key, record.config)
+        value, x = getattr(record, fit.y), _fit_x(fit, point[fit.x], record.config)
+        groups.setdefault(key, {}).setdefault(x, {}).setdefault(record.seed, []).append(
+            value if np.isfinite(value) else np.nan
+        )
+        records_at.setdefault(key, {}).setdefault(x, []).append(record)
+    row = {int(seed): i for i, seed in enumerate(resampler.seeds)}
+    series = []
+    for key, by_x in groups.items():
+        xs = sorted(by_x)
+        panel = np.full((len(row), len(xs)), np.nan)  # [S, P]
+        for j, x in enumerate(xs):
+            for seed, values in by_x[x].items():
+                panel[row[seed], j] = np.mean(values)
+        series.append(
+            FitSeries(
+                point=dict(key),
+                config=configs[key],
+                x=np.repeat(np.array(xs, dtype=np.float64), len(row)),  # x-major, as the replicates
+                y=panel.T.ravel(),
+                replicates=resampler.panel(panel),
+                units_per_x=min(len(by_x[x]) for x in xs),
+                censored_x=[],
+                measured=_measured(records_at[key][xs[-1]]),
+            )
+        )
+    return series
 
 
 def _extrapolation(fit: FitConfig, x: np.ndarray, y: np.ndarray) -> dict | None:
@@ -177,7 +177,7 @@ def fit_json(fit: FitConfig, series: FitSeries, analysis: AnalysisConfig) -> dic
     }
     if np.unique(x[valid]).size < MIN_DISTINCT_X[fit.law]:
         result["status"] = f"too few points: {fit.law} needs {MIN_DISTINCT_X[fit.law]} distinct x with a value"
-        result["theory"] = _theory_json(fit, series, None)
+        result["theory"] = _theory_json(fit, series, None, analysis)
         return result
     estimate = fit_law(fit.law, x[valid], y[valid], fit.bounds)
     boot = fit_law_batch(fit.law, x, series.replicates, fit.bounds)
@@ -189,12 +189,21 @@ def fit_json(fit: FitConfig, series: FitSeries, analysis: AnalysisConfig) -> dic
         result["parameters"][name] = {"value": value, "ci": json_interval((low, high))}
     result["relative_rmse"] = float(np.sqrt(estimate["loss"] / valid.sum()))
     result["extrapolation"] = _extrapolation(fit, x[valid], y[valid])
-    result["theory"] = _theory_json(fit, series, result["parameters"][EXPONENT[fit.law]]["ci"])
+    result["theory"] = _theory_json(fit, series, result["parameters"][EXPONENT[fit.law]]["ci"], analysis)
     return result
 
 
-def _theory_json(fit: FitConfig, series: FitSeries, ci: list | None) -> dict | None:
-    """The fit's theory with its prediction and verdict (``None`` without a fitted CI)."""
+def theory_region(relation: str, predicted: float, margin: float) -> Region:
+    """The values of the exponent a theory allows: its prediction widened by its margin."""
+    if relation == "above":
+        return Region.of(above=predicted, margin=margin)
+    if relation == "below":
+        return Region.of(below=predicted, margin=margin)
+    return Region.of(within=(predicted, predicted), margin=margin)
+
+
+def _theory_json(fit: FitConfig, series: FitSeries, ci: list | None, analysis: AnalysisConfig) -> dict | None:
+    """The fit's theory: its prediction, the region it allows and the verdict of the exponent's CI."""
     theory = fit.theory
     if theory is None:
         return None
@@ -202,13 +211,28 @@ def _theory_json(fit: FitConfig, series: FitSeries, ci: list | None) -> dict | N
     # A measured variable the runs did not record (e.g. a model without embeddings): no prediction.
     finite = np.isfinite(list(variables.values())).all()
     predicted = evaluate_expression(theory.exponent, variables) if finite else None
+    region = None if predicted is None else theory_region(theory.relation, predicted, theory.margin)
+    reason = None
+    if predicted is None:
+        reason = "no prediction: a variable was not measured"
+    elif ci is None:
+        reason = "no fitted interval"
+    elif fit.y == "n_star" and analysis.delta < 1 / series.units_per_x:
+        reason = sample_maximum_reason(analysis.delta, series.units_per_x)
     return {
         "label": theory.label,
         "expression": theory.exponent,
         "relation": theory.relation,
+        "margin": theory.margin,
         "predicted": predicted,
         "variables": {name: value if np.isfinite(value) else None for name, value in variables.items()},
-        "agrees": None
-        if predicted is None or ci is None
-        else agrees(theory.relation, predicted, tuple(float("nan") if v is None else v for v in ci)),
+        "region": None if region is None else json_interval((region.low, region.high)),
+        "verdict": "inconclusive" if reason else verdict(ci, region),
+        "reason": reason,
     }
+
+
+def sample_maximum_reason(delta: float, seeds: int) -> str:
+    """Why n* decides nothing with ``seeds`` < 1/δ: it is then the largest seed's need, whose
+    bootstrap is inconsistent."""
+    return f"δ = {delta:g} < 1/m for m = {seeds} seeds: n* is the sample maximum — use km_median or more seeds"

@@ -19,7 +19,9 @@ import numpy as np
 from samplelab.analysis.cells import cell_sort_key
 from samplelab.analysis.runs import StudyRuns
 from samplelab.analysis.text import json_interval
+from samplelab.ledger.store import RunRecord
 from samplelab.spec.analysis import AnalysisConfig
+from samplelab.spec.claims import OUTCOME_NAMES
 from samplelab.stats.bootstrap import expanded_percentile_interval, resample_within_groups
 from samplelab.tasks import TASKS
 
@@ -43,6 +45,32 @@ def _metric_is_error(task_name: str) -> bool:
     return TASKS.get(task_name).config_class.metric_is_error
 
 
+def run_outcome(record: RunRecord, name: str) -> float | None:
+    """One run's outcome ``name`` (one of ``spec.claims.OUTCOME_NAMES``); ``None`` where the run
+    has none (a diverged run, a curve it did not record, or accuracy of a task without one)."""
+    if record.status != "done":
+        return None
+    if name in ("test_accuracy", "train_accuracy"):
+        if not _metric_is_error(record.task):
+            return None
+        error = run_outcome(record, name.replace("accuracy", "metric"))
+        return None if error is None else 1.0 - error
+    if name == "test_metric":
+        return record.final_metric
+    if name in ("train_metric", "train_set_loss"):
+        return _final(getattr(record, name))
+    if name == "weight_sparsity":
+        return record.weight_sparsity
+    if record.test_loss is None or record.test_loss.size == 0:
+        return None
+    minimum, final = float(np.nanmin(record.test_loss)), float(record.test_loss[-1])
+    if name == "test_loss_min":
+        return minimum
+    if name == "test_loss_final":
+        return final
+    return final / minimum if minimum > 0 else None  # test_loss_rise
+
+
 def cell_outcomes(runs: StudyRuns, analysis: AnalysisConfig, seed: int = 0) -> list[dict]:
     """One entry per grid point (see the module docstring)."""
     by_point: dict[tuple, list] = {}
@@ -53,32 +81,24 @@ def cell_outcomes(runs: StudyRuns, analysis: AnalysisConfig, seed: int = 0) -> l
     for index, (point, records) in enumerate(sorted(by_point.items(), key=lambda item: cell_sort_key(item[0]))):
         rng = np.random.default_rng([seed, index])
         done = [r for r in records if r.status == "done"]
-        with_loss = [r for r in done if r.test_loss is not None]
-        minimum = [float(np.nanmin(r.test_loss)) for r in with_loss]
+        with_loss = [r for r in done if r.test_loss is not None and r.test_loss.size]
         entry = {
             "point": dict(zip(runs.study.grid, point, strict=True)),
             "runs": len(records),
             "diverged_runs": len(records) - len(done),
-            "test_metric": median_with_ci([r.final_metric for r in done], analysis, rng),
-            "weight_sparsity": median_with_ci([r.weight_sparsity for r in done], analysis, rng),
-            "train_metric": median_with_ci([_final(r.train_metric) for r in done], analysis, rng),
-            "train_set_loss": median_with_ci([_final(r.train_set_loss) for r in done], analysis, rng),
-            "test_loss_min": median_with_ci(minimum, analysis, rng),
-            "test_loss_final": median_with_ci([_final(r.test_loss) for r in with_loss], analysis, rng),
-            "test_loss_rise": median_with_ci(
-                [_final(r.test_loss) / low for r, low in zip(with_loss, minimum, strict=True) if low > 0],
-                analysis,
-                rng,
-            ),
-            "test_loss_min_step": median_with_ci(
-                [float(r.eval_steps[int(np.nanargmin(r.test_loss))]) for r in with_loss], analysis, rng
-            ),
         }
-        if records and _metric_is_error(records[0].task):
-            accuracy = median_with_ci([1.0 - r.final_metric for r in done], analysis, rng)
-            entry["test_accuracy"] = accuracy
-            entry["train_accuracy"] = median_with_ci(
-                [1.0 - v for v in (_final(r.train_metric) for r in done) if v is not None], analysis, rng
-            )
+        names = [n for n in OUTCOME_NAMES if "accuracy" not in n or (records and _metric_is_error(records[0].task))]
+        for name in sorted(names, key=_ORDER.index):
+            entry[name] = median_with_ci([run_outcome(r, name) for r in done], analysis, rng)
+        entry["test_loss_min_step"] = median_with_ci(
+            [float(r.eval_steps[int(np.nanargmin(r.test_loss))]) for r in with_loss], analysis, rng
+        )
         entries.append(entry)
     return entries
+
+
+# The order the entries' medians are drawn in (each draws from the shared generator).
+_ORDER = [
+    "test_metric", "weight_sparsity", "train_metric", "train_set_loss", "test_loss_min", "test_loss_final",
+    "test_loss_rise", "test_accuracy", "train_accuracy",
+]  # fmt: skip

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 
-VERDICT = {True: "agrees", False: "disagrees", None: "undetermined"}
 EXPONENT_SYMBOL = {"gamma": "γ", "alpha": "α", "gamma_2": "γ₂"}
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from samplelab.analysis.text import RELATION_SYMBOL, VERDICT, exponent_text, fit_x_label, value_ci
+from samplelab.analysis.claim_table import claim_rows, verdict_counts
+from samplelab.analysis.text import RELATION_SYMBOL, exponent_text, fit_x_label, value_ci
 from samplelab.cli.common import (
     Format,
     ProfileOpt,
@@ -128,17 +129,16 @@ def print_claim_table(rows: list[dict[str, str]]) -> None:
     if not rows:
         console.print("no claims: none of these studies states a theory or a claim", markup=False)
         return
-    table = Table(title="claims: the seeds' statements beside what was measured")
-    for column in ("study", "claim", "measured", "expected", "verdict"):
+    table = Table(title="claims: the seeds' statements beside what was measured (docs/analysis.md, Claims)")
+    columns = ("study", "claim", "kind", "measured", "allows")
+    for column in (*columns, "verdict"):
         table.add_column(column, overflow="fold")
-    colour = {"agrees": "green", "disagrees": "red"}
+    colour = {"agrees": "green", "disagrees": "red", "inconclusive": "yellow"}
     for row in rows:
         verdict = row["verdict"]
-        styled = f"[{colour[verdict]}]{verdict}[/]" if verdict in colour else verdict
-        table.add_row(*(escape(row[c]) for c in ("study", "claim", "measured", "expected")), styled)
+        table.add_row(*(escape(row[c]) for c in columns), f"[{colour[verdict]}]{verdict}[/]")
     console.print(table)
-    counts = {v: sum(r["verdict"] == v for r in rows) for v in ("agrees", "disagrees", "undetermined")}
-    console.print(", ".join(f"{n} {v}" for v, n in counts.items() if n), markup=False)
+    console.print(", ".join(f"{n} {v}" for v, n in verdict_counts(rows).items()), markup=False)
 
 
 _LAW_TEXT = {"power": "a·x^γ", "power_offset": "a·x^−α + c", "broken_power": "broken power"}
@@ -185,14 +185,15 @@ def _print_analysis(document: dict) -> None:
             if theory["predicted"] is None:
                 lines.append(f"   theory: ({label}) → no prediction: a measured variable was not recorded")
             else:
-                verdict = VERDICT[theory["agrees"]]
+                verdict = theory["verdict"] + (f" ({theory['reason']})" if theory["reason"] else "")
                 relation = RELATION_SYMBOL[theory["relation"]]
                 bound = (
                     "; " + ", ".join(f"{k} = {v:.3g}" for k, v in theory["variables"].items())
                     if theory.get("variables")
                     else ""
                 )
-                lines.append(f"   theory: {relation} {theory['predicted']:.4g} ({label}{bound}) → {verdict}")
+                margin = f" ± {theory['margin']:g}" if theory["margin"] else ""
+                lines.append(f"   theory: {relation} {theory['predicted']:.4g}{margin} ({label}{bound}) → {verdict}")
         extrapolation = fit["extrapolation"]
         if extrapolation:
             lines.append(
@@ -260,7 +261,7 @@ def analyze(
     study_file: Path = StudyArg,
     profile: str | None = ProfileOpt,
     store: Path = StoreOpt,
-    as_json: bool = typer.Option(False, "--json", help="print the analysis document (schema samplelab.analysis/1)"),
+    as_json: bool = typer.Option(False, "--json", help="print the analysis document (schema samplelab.analysis/2)"),
     bootstrap: int | None = typer.Option(None, "--bootstrap", min=100, max=100_000, help="override the replicates"),
     seed: int = typer.Option(0, "--seed", min=0, help="bootstrap seed (same store + seed → same numbers)"),
     threshold_relative: float | None = ThresholdOpt,
@@ -276,3 +277,4 @@ def analyze(
         print(json.dumps(document, indent=1, ensure_ascii=False))
     else:
         _print_analysis(document)
+        print_claim_table(claim_rows(document))

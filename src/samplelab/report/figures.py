@@ -32,7 +32,7 @@ from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from samplelab.analysis.cells import cell_rows, cell_sort_key, group_cells
 from samplelab.analysis.runs import StudyRuns, mapped_run
-from samplelab.analysis.text import VERDICT, point_text
+from samplelab.analysis.text import point_text
 from samplelab.report.attention_map import ATTENTION_MAP, drawn_attention_map
 from samplelab.report.laws import plot_metric_laws
 from samplelab.report.outcomes import write_outcome_figures
@@ -222,9 +222,7 @@ def plot_fits(document: dict, path: Path) -> Path | None:
             xs = np.geomspace(min(p["x"] for p in fit["points"]), max(p["x"] for p in fit["points"]), 50)
             ax.plot(xs, fit["parameters"]["a"]["value"] * xs ** gamma["value"], color=color, lw=1, alpha=0.7)
         if fit["theory"]:
-            label += (
-                f" (theory {fit['theory']['label'] or fit['theory']['expression']}: {VERDICT[fit['theory']['agrees']]})"
-            )
+            label += f" (theory {fit['theory']['label'] or fit['theory']['expression']}: {fit['theory']['verdict']})"
         if entries:
             ceiling = max(e["value"] for _, e in entries) * 2
             values, lows, highs = error_bars([e for _, e in entries], ceiling)

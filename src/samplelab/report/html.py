@@ -17,9 +17,9 @@ import json
 from pathlib import Path
 from typing import NamedTuple
 
-from samplelab.analysis.claims import claim_rows
+from samplelab.analysis.claim_table import claim_rows
 from samplelab.analysis.runs import StudyRuns
-from samplelab.analysis.text import VERDICT, exponent_text, fit_x_label, value_ci
+from samplelab.analysis.text import exponent_text, fit_x_label, value_ci
 from samplelab.core.version import __version__
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -54,7 +54,7 @@ def fit_rows(document: dict) -> list[dict[str, str]]:
                 if not theory
                 else f"{theory['label'] or theory['expression']}: "
                 + ("no value" if theory["predicted"] is None else f"{theory['predicted']:.3g}"),
-                "verdict": VERDICT[theory["agrees"]] if theory else "—",
+                "verdict": theory["verdict"] if theory else "—",
             }
         )
     return rows

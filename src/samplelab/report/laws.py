@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from samplelab.analysis.text import VERDICT, fit_x_label, point_text
+from samplelab.analysis.text import fit_x_label, point_text
 from samplelab.report.plotting import plt, save_figure
 
 _X_LABEL = {"parameters": "trained parameters P", "tokens": "training tokens"}
@@ -29,7 +29,7 @@ def _series_label(fit: dict) -> str:
     label += f": α = {alpha['value']:.2f} [{low:.2f}, {high:.2f}]"
     theory = fit["theory"]
     if theory and theory["predicted"] is not None:
-        label += f"; theory {theory['predicted']:.2f} ({VERDICT[theory['agrees']]})"
+        label += f"; theory {theory['predicted']:.2f} ({theory['verdict']})"
     elif theory:
         label += "; theory: no measured value"
     return label

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from samplelab.analysis.claims import claim_rows
+from samplelab.analysis.claim_table import claim_rows
 from samplelab.analysis.document import analyze_study
 from samplelab.analysis.runs import StudyRuns, load_study_runs
 from samplelab.core.errors import ConfigError

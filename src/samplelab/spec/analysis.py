@@ -23,15 +23,23 @@ from pydantic import Field, field_validator, model_validator
 from samplelab.core.errors import ConfigError
 from samplelab.core.registry import StrictConfig
 from samplelab.core.run_fields import SCALAR_COLUMNS
+from samplelab.spec.claims import ClaimConfig
 from samplelab.spec.run_config import N_TRAIN
 from samplelab.stats.theory import expression_names
 
 
 class TheoryConfig(StrictConfig):
-    """A predicted value of the fitted exponent (γ, α or γ₂), as an expression."""
+    """A predicted value of the fitted exponent (γ, α or γ₂), as an expression: a bound
+    (``above`` / ``below``) or an equivalence (``equal``) claim on it, with its margin."""
 
     exponent: str = Field(description='arithmetic expression, e.g. "1" or "2*beta/(2*beta+d)"')
     relation: Literal["equal", "above", "below"] = "equal"
+    margin: float = Field(
+        0.0,
+        ge=0,
+        description="tolerance: equal allows [value − margin, value + margin], above ≥ value − margin, "
+        "below ≤ value + margin (docs/analysis.md, Claims)",
+    )
     variables: dict[str, str] = Field(
         {},
         description='name -> "section.field" of the series config, or "measured.<column>": the median of that '
@@ -103,49 +111,6 @@ class ModelSelectionConfig(StrictConfig):
     @property
     def fields(self) -> list[str]:
         return [part.strip() for part in self.candidates.split(",")]
-
-
-OUTCOME_NAMES = (
-    "test_accuracy",
-    "train_accuracy",
-    "test_metric",
-    "train_metric",
-    "weight_sparsity",
-    "train_set_loss",
-    "test_loss_min",
-    "test_loss_final",
-    "test_loss_rise",
-)
-
-
-class ClaimConfig(StrictConfig):
-    """A claim of a seed about a study's outcome, checked on the stored runs (:mod:`samplelab.analysis.claims`).
-
-    ``reached`` / ``not_reached``: the runs of the cells selected by ``where`` reach the
-    threshold within budget — agrees when at least 1 − δ of them do (δ = ``analysis.delta``,
-    as in n*(ε, δ)) / at most δ of them do. ``outcome``: the median of ``metric`` at the grid
-    points selected by ``where`` (``analysis.outcomes`` on) — agrees when its CI contains
-    ``reference`` (``relation = "equal"``) or lies above / below it.
-    """
-
-    kind: Literal["reached", "not_reached", "outcome"]
-    label: str = Field(min_length=1, description='the claim in words, e.g. "seed 001: H ≥ q heads learn qSTR"')
-    where: dict[str, int | float | str | bool | list[int | float | str | bool]] = Field(
-        {}, description='grid values the claim is about; a list means any of them, e.g. {"model.heads" = [2, 3]}'
-    )
-    metric: Literal[OUTCOME_NAMES] | None = Field(None, description="outcome: which final outcome")  # type: ignore[valid-type]
-    reference: float | None = Field(None, description="outcome: the claimed value")
-    relation: Literal["equal", "above", "below"] = "equal"
-
-    @model_validator(mode="after")
-    def _outcome_fields(self) -> ClaimConfig:
-        if self.kind == "outcome" and (self.metric is None or self.reference is None):
-            raise ValueError('an outcome claim needs metric and reference — fix: e.g. metric = "test_accuracy", '
-                             "reference = 0.71")  # fmt: skip
-        if self.kind != "outcome" and (self.metric is not None or self.reference is not None):
-            raise ValueError(f"a {self.kind} claim takes no metric or reference — fix: remove them, or use "
-                             'kind = "outcome"')  # fmt: skip
-        return self
 
 
 class AnalysisConfig(StrictConfig):
@@ -254,26 +219,3 @@ def check_model_selection(analysis: AnalysisConfig, grid: dict[str, list], regim
             f"{where}: candidates are chosen by validation loss but training.validation_size is 0 — fix: set "
             "training.validation_size, e.g. 128"
         )
-
-
-def check_claims(analysis: AnalysisConfig, grid: dict[str, list], regime: str) -> None:
-    """Check ``[[analysis.claims]]`` against the grid; raise a one-line ConfigError."""
-    for index, claim in enumerate(analysis.claims):
-        where = f"analysis.claims[{index}]"
-        if claim.kind == "outcome" and not analysis.outcomes:
-            raise ConfigError(
-                f"{where}: an outcome claim reads the final outcomes — fix: set [analysis] outcomes = true"
-            )
-        cell_keys = [k for k in grid if claim.kind == "outcome" or k != N_TRAIN or regime != "fixed"]
-        for key, value in claim.where.items():
-            if key not in cell_keys:
-                keys = ", ".join(cell_keys) or "none"
-                raise ConfigError(f'{where}.where: "{key}" is not a grid key of a cell — fix: use one of {keys}')
-            for one in value if isinstance(value, list) else [value]:
-                if one not in grid[key]:
-                    raise ConfigError(f"{where}.where.{key}: {one!r} is not in the grid — fix: use one of {grid[key]}")
-
-
-def point_matches(point: dict, where: dict) -> bool:
-    """Whether a grid point has every value of ``where`` (a list there: any of its values)."""
-    return all(point.get(key) in (value if isinstance(value, list) else [value]) for key, value in where.items())

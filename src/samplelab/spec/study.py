@@ -30,7 +30,8 @@ from pydantic import Field, ValidationError, field_validator
 
 from samplelab.core.errors import ConfigError, config_error_from_validation
 from samplelab.core.registry import StrictConfig
-from samplelab.spec.analysis import AnalysisConfig, check_claims, check_fits, check_model_selection
+from samplelab.spec.analysis import AnalysisConfig, check_fits, check_model_selection
+from samplelab.spec.claims import check_claims
 from samplelab.spec.run_config import (
     N_TRAIN,
     RUN_SECTIONS,
@@ -320,5 +321,5 @@ def expand_study(study: StudyFile, profile: str, source: str) -> Study:
     validation_size = min(r.config.training.validation_size for r in runs)
     check_fits(study.analysis, grid, runs[0].config.training.regime, validation_size)
     check_model_selection(study.analysis, grid, runs[0].config.training.regime, validation_size)
-    check_claims(study.analysis, grid, runs[0].config.training.regime)
+    check_claims(study.analysis.claims, grid, runs[0].config.training.regime, study.analysis.outcomes)
     return Study(study.name, profile, study.description, grid, runs, source, study.analysis)

@@ -43,9 +43,10 @@ class NStar:
     replicates: np.ndarray = field(repr=False, compare=False)  # [B] bootstrap n* (inf: not reached)
 
 
-def _isotonic_fits(successes: np.ndarray, seeds: int) -> np.ndarray:
+def _isotonic_fits(successes: np.ndarray, seeds: int | np.ndarray) -> np.ndarray:
     """Increasing isotonic regression of success fractions, every seed run at every size (equal
-    weights): ``successes [B, M]`` seed counts → fitted ``[B, M]``, all rows at once.
+    weights): ``successes [B, M]`` seed counts out of ``seeds`` (one number, or ``[B]``) →
+    fitted ``[B, M]``, all rows at once.
 
     By the min–max formula, fitted[j] = max over i ≤ j of min over k ≥ j of the mean over
     sizes i…k, each mean one division of integer counts (so correctly rounded). It is the
@@ -54,6 +55,8 @@ def _isotonic_fits(successes: np.ndarray, seeds: int) -> np.ndarray:
     vectorises over bootstrap replicates, which PAVA does not.
     """
     rows, sizes = successes.shape
+    seeds = np.asarray(seeds, dtype=np.float64)
+    seeds = seeds[:, None, None] if seeds.ndim else seeds  # [B]: each row's own number of seeds
     total = np.concatenate([np.zeros((rows, 1)), np.cumsum(successes, axis=1)], axis=1)
     first, last = np.arange(sizes)[:, None], np.arange(sizes)[None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -65,7 +68,9 @@ def _isotonic_fits(successes: np.ndarray, seeds: int) -> np.ndarray:
     return fitted
 
 
-def _isotonic_crossings(log_sizes: np.ndarray, successes: np.ndarray, seeds: int, level: float) -> np.ndarray:
+def _isotonic_crossings(
+    log_sizes: np.ndarray, successes: np.ndarray, seeds: int | np.ndarray, level: float
+) -> np.ndarray:
     """``[B]`` log n where each row's isotonic fit first reaches ``level``, read between grid
     points by linear interpolation in log n; NaN where it never does."""
     fitted = _isotonic_fits(successes, seeds)
@@ -111,18 +116,35 @@ def n_star_bootstrap(
     rng: np.random.Generator | int = 0,
 ) -> np.ndarray:
     """``[replicates]`` n* estimates from seeds resampled with replacement (``inf``: not reached)."""
+    seeds = np.asarray(success).shape[0]
+    picks = np.random.default_rng(rng).integers(0, seeds, (replicates, seeds))  # as one call per replicate
+    return n_star_resampled(sizes, success, picks, np.ones(picks.shape, bool), delta, method=method)
+
+
+def n_star_resampled(
+    sizes: Sequence[int],
+    success: np.ndarray,
+    picks: np.ndarray,
+    present: np.ndarray,
+    delta: float = 0.1,
+    *,
+    method: NStarMethod = "isotonic",
+) -> np.ndarray:
+    """n* of each resample ``picks`` ``[B, R]`` (rows of ``success`` ``[seeds, M]``) → ``[B]``
+    (``inf``: not reached); a draw whose ``present`` is false stands for a seed this
+    success matrix lacks and is left out of that resample."""
     sizes = np.asarray(sizes, dtype=np.float64)
     order = np.argsort(sizes)
     log_sizes, success = np.log(sizes[order]), np.asarray(success, dtype=bool)[:, order]
-    generator = np.random.default_rng(rng)
-    seeds = success.shape[0]
-    picks = generator.integers(0, seeds, (replicates, seeds))  # the same draws as one call per replicate
+    drawn = success[picks] & present[..., None]  # [B, R, M]
+    counts = present.sum(axis=1).astype(np.float64)
     if method == "isotonic":
-        crossings = _isotonic_crossings(log_sizes, success[picks].sum(axis=1).astype(np.float64), seeds, 1.0 - delta)
+        with np.errstate(invalid="ignore"):
+            crossings = _isotonic_crossings(log_sizes, drawn.sum(axis=1).astype(np.float64), counts, 1.0 - delta)
         return np.where(np.isnan(crossings), np.inf, np.exp(crossings))
-    result = np.empty(replicates)
-    for b, pick in enumerate(picks):
-        crossing = _crossing(log_sizes, success[pick], 1.0 - delta, method)
+    result = np.full(len(picks), np.inf)
+    for b, (pick, kept) in enumerate(zip(picks, present, strict=True)):
+        crossing = _crossing(log_sizes, success[pick[kept]], 1.0 - delta, method) if kept.any() else None
         result[b] = np.inf if crossing is None else np.exp(crossing)
     return result
 

@@ -224,6 +224,18 @@ def fit_law(law: Law, x, y, bounds: tuple[float, float] | None = None) -> dict[s
     return {name: float(value[0]) for name, value in fit_law_batch(law, x, np.asarray(y)[None], bounds).items()}
 
 
+def fit_log_law_batch(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """The logarithmic law y = b·ln x + a (a, b ≥ 0) fitted to every row of ``y`` ``[B, P]``
+    in the same relative error as the power laws; ``a``, ``b``, ``loss`` each ``[B]``.
+
+    With a ≥ 0 it grows at most as fast as ln x: y(x₂)/y(x₁) ≤ ln x₂ / ln x₁ (x > 1), the
+    "almost independent of x" of a polylogarithmic rate, which a free intercept would not be.
+    """
+    x, inverse_y, weight = _prepare(x, y)
+    b, a, loss = _pair(_moments(np.log(x)[None], inverse_y, weight, offset=True))
+    return {"a": a, "b": b, "loss": loss}
+
+
 def predict(law: Law, params: dict[str, float], x) -> np.ndarray:
     """The fitted curve at ``x``."""
     x = np.asarray(x, dtype=np.float64)

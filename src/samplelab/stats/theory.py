@@ -1,4 +1,4 @@
-"""Theoretical predictions named in a study file, and whether a measured CI agrees.
+"""Theoretical predictions named in a study file (their verdicts: :mod:`samplelab.stats.verdict`).
 
 A prediction is an arithmetic expression, e.g. ``"1"``, ``"0"`` or
 ``"2*beta/(2*beta + d)"``, whose names are bound to fields of the fitted series' run
@@ -59,19 +59,3 @@ def evaluate_expression(expression: str, values: Mapping[str, float]) -> float:
         return _BINARY[type(node.op)](walk(node.left), walk(node.right))
 
     return walk(ast.parse(expression, mode="eval"))
-
-
-def agrees(relation: str, predicted: float, ci: tuple[float, float]) -> bool | None:
-    """Whether a measured CI agrees with a prediction; ``None`` if the CI is undefined.
-
-    ``equal``: the CI contains the prediction; ``above``/``below``: the whole CI lies
-    strictly above/below it (e.g. "N^Ω(1)" is ``above`` 0).
-    """
-    low, high = ci
-    if low != low or high != high:  # NaN
-        return None
-    if relation == "above":
-        return low > predicted
-    if relation == "below":
-        return high < predicted
-    return low <= predicted <= high

@@ -1,0 +1,99 @@
+"""The claim table: one row per claim of an analysis document — what it measures, what was
+measured (each series or point with its interval), the region it allows, and its verdict."""
+
+from __future__ import annotations
+
+from samplelab.analysis.text import EXPONENT_SYMBOL, interval_text, point_text
+
+VERDICT_COUNTS = ("agrees", "disagrees", "inconclusive")
+
+
+def _symbol(claim: dict) -> str:
+    measures = claim["measures"]
+    exponent = EXPONENT_SYMBOL.get(claim.get("exponent") or "", "γ")
+    return {
+        "exponent": f"{exponent}(where) − {exponent}(than)" if claim["kind"] == "compare" else exponent,
+        "ratio": f"{claim.get('y')}(where) / {claim.get('y')}(than)",
+        "growth": "γ",
+        "per_x": f"{claim.get('y')} ÷ {(claim.get('x') or 'x').split('.')[-1]}",
+        "rate": "success rate" if claim["kind"] == "reached" else "rate(control) − rate",
+    }.get(measures, measures.replace("_", " "))
+
+
+def _number(value: float | None, spec: str = ".3g") -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def _value_text(claim: dict, value: dict, many: bool) -> str:
+    if claim["kind"] in ("reached", "not_reached") and "reached" in value:
+        text = f"{value['reached']} of {value['runs']} runs reached it"
+        if "control" in value:
+            text += f", control {value['control']['reached']} of {value['control']['runs']}"
+        return f"{text}: {_number(value['estimate'])} {interval_text(value['interval'], '.3g')}"
+    where = ""
+    if many or claim["kind"] in ("compare", "paired"):
+        parts = [point_text(value.get("series") or value.get("point") or {}, "")]
+        if "than" in value:
+            parts.append(f"vs {point_text(value['than'] or {}, 'all')}")
+        if "x" in value:
+            parts.append(f"x={value['x']:g}")
+        where = " ".join(p for p in parts if p) + ": "
+    if value.get("censored"):
+        return f"{where}not reached"
+    text = f"{where}{_number(value['estimate'])} {interval_text(value['interval'], '.3g')}"
+    if "predicted" in value and value["predicted"] is not None and many:
+        text += f" (predicted {value['predicted']:.3g})"
+    return text
+
+
+def _allows_text(claim: dict, symbol: str) -> str:
+    margin = claim["margin"]
+    if claim["kind"] == "growth":
+        return f"almost independent of x: log law fits at least as well as a power law, or γ ≤ {margin:g}"
+    region = claim["region"]
+    if region is None:  # a theory whose prediction differs by series
+        values = ", ".join(_number(v["predicted"]) for v in claim["values"])
+        relation = {"equal": "=", "above": "≥", "below": "≤"}[claim["relation"]]
+        return f"{symbol} {relation} {claim['expression']} ({values}), margin {margin:g}"
+    low, high = (float("-inf") if region[0] is None else region[0]), (float("inf") if region[1] is None else region[1])
+    if low == float("-inf") and high == float("inf"):
+        text = f"any {symbol}"
+    elif high == float("inf"):
+        text = f"{symbol} ≥ {low:.3g}"
+    elif low == float("-inf"):
+        text = f"{symbol} ≤ {high:.3g}"
+    else:
+        text = f"{symbol} ∈ [{low:.3g}, {high:.3g}]"
+    if claim["kind"] == "not_reached":
+        text += ", once the control reaches it in ≥ 1 − δ of its runs"
+    return text + (f" (margin {margin:g})" if margin else "")
+
+
+def claim_rows(document: dict) -> list[dict[str, str]]:
+    """Rows of the claim table for one study: study, claim, kind, measured, allows, verdict."""
+    study = f"{document['study']} [{document['profile']}]"
+    rows = []
+    for claim in document.get("claims", []):
+        symbol = _symbol(claim)
+        many = len(claim["values"]) > 1
+        measured = "; ".join(_value_text(claim, v, many) for v in claim["values"]) or "nothing measured"
+        if claim["measures"] not in ("rate",) and claim["kind"] != "compare":
+            measured = f"{symbol} = {measured}" if not many else f"{symbol}: {measured}"
+        if claim["reason"]:
+            measured += f" — {claim['reason']}"
+        rows.append(
+            {
+                "study": study,
+                "claim": claim["label"],
+                "kind": claim["kind"],
+                "measured": measured,
+                "allows": _allows_text(claim, symbol),
+                "verdict": claim["verdict"],
+            }
+        )
+    return rows
+
+
+def verdict_counts(rows: list[dict[str, str]]) -> dict[str, int]:
+    """How many rows of each verdict."""
+    return {v: sum(r["verdict"] == v for r in rows) for v in VERDICT_COUNTS}

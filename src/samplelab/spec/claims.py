@@ -1,0 +1,147 @@
+"""``[[analysis.claims]]``: a seed's statement, in the logical form it has, with its margin.
+
+Each claim measures one thing and allows a region of it (docs/analysis.md, "Claims"):
+
+==============  ==========================================  =================================
+kind            measures                                    allows
+==============  ==========================================  =================================
+bound           ``of``: a fitted exponent or an outcome      ≥ ``above`` − margin, or ≤ ``below`` + margin
+equivalence     the same                                    ``within`` [low, high]
+compare         exponent(where) − exponent(than), or the     as bound (against 0, or 1 for a ratio)
+                ratio y(where) / y(than) at matched x
+growth          y against x: log law vs power law            "almost independent of x"
+band            y ÷ x at every x                            ``within`` [low, high]
+paired          outcome(where) − outcome(than), per seed     as bound
+reached         the success rate of the ``where`` runs      ≥ ``above`` (default 1 − δ)
+not_reached     rate(control) − rate(where)                 ≥ ``above`` (default 1 − 2δ), once the
+                                                            control learns (rate ≥ 1 − δ)
+==============  ==========================================  =================================
+
+Nothing here changes what is trained, so editing a claim never invalidates stored runs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from samplelab.core.errors import ConfigError
+from samplelab.core.registry import StrictConfig
+from samplelab.spec.run_config import N_TRAIN
+
+OUTCOME_NAMES = (
+    "test_accuracy",
+    "train_accuracy",
+    "test_metric",
+    "train_metric",
+    "weight_sparsity",
+    "train_set_loss",
+    "test_loss_min",
+    "test_loss_final",
+    "test_loss_rise",
+)
+CLAIM_KINDS = ("bound", "equivalence", "compare", "growth", "band", "paired", "reached", "not_reached")
+Selection = dict[str, int | float | str | bool | list[int | float | str | bool]]
+
+_NEEDS = {  # kind → (fields it requires, fields it refuses)
+    "bound": ({"of", "margin"}, {"than", "control", "within"}),
+    "equivalence": ({"of", "within"}, {"than", "control", "above", "below"}),
+    "compare": ({"x", "than", "margin"}, {"control", "within"}),
+    "growth": ({"x", "margin"}, {"than", "control", "within", "above", "below"}),
+    "band": ({"x", "within"}, {"than", "control", "above", "below"}),
+    "paired": ({"of", "than", "margin"}, {"control", "within", "x"}),
+    "reached": (set(), {"of", "than", "control", "within", "below", "x"}),
+    "not_reached": ({"control"}, {"of", "than", "within", "below", "x"}),
+}
+
+
+class ClaimConfig(StrictConfig):
+    """One claim (see the module docstring for what each kind measures and allows)."""
+
+    kind: Literal[CLAIM_KINDS]  # type: ignore[valid-type]
+    label: str = Field(min_length=1, description='the claim in words, e.g. "seed 001: H ≥ q heads learn qSTR"')
+    where: Selection = Field(
+        {}, description='grid values the claim is about; a list means any of them, e.g. {"model.heads" = [2, 3]}'
+    )
+    than: Selection | None = Field(None, description="compare / paired: the series or points compared against")
+    control: Selection | None = Field(None, description="not_reached: the cells that must learn in the same budget")
+    of: Literal[("exponent", "ratio", *OUTCOME_NAMES)] | None = Field(  # type: ignore[valid-type]
+        None, description="what is measured: a fitted exponent, a ratio of data needed (compare), or an outcome"
+    )
+    x: str | None = Field(None, description="exponent, ratio, growth, band: the grid key y is read against")
+    y: Literal["n_star", "km_median", "final_metric", "early_stopped_metric"] = Field(
+        "km_median", description='exponent, ratio, growth, band: what is read at each x ("on average": km_median)'
+    )
+    law: Literal["power", "power_offset", "broken_power"] = "power"
+    above: float | None = None
+    below: float | None = None
+    within: tuple[float, float] | None = None
+    margin: float | None = Field(None, ge=0, description="the tolerance: how far past its value the claim allows")
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> ClaimConfig:
+        needs, refuses = _NEEDS[self.kind]
+        given = {name for name in self.model_fields_set if getattr(self, name) is not None}
+        missing = sorted(needs - given)
+        if missing:
+            raise ValueError(f"a {self.kind} claim needs {', '.join(missing)} — fix: add {missing[0]} = …")
+        extra = sorted(refuses & given)
+        if extra:
+            raise ValueError(f"a {self.kind} claim takes no {', '.join(extra)} — fix: remove {extra[0]}")
+        if self.kind in ("bound", "compare", "paired") and (self.above is None) == (self.below is None):
+            raise ValueError(f"a {self.kind} claim is one-sided — fix: give exactly one of above = … or below = …")
+        if self.within is not None and not self.within[0] < self.within[1]:
+            raise ValueError(f"within {list(self.within)} is not increasing — fix: give [low, high] with low < high")
+        if self.kind in ("bound", "equivalence") and self.of == "ratio":
+            raise ValueError('of = "ratio" compares two series — fix: use kind = "compare"')
+        if self.kind == "compare" and self.of not in (None, "exponent", "ratio"):
+            raise ValueError('a compare claim reads exponents or ratios — fix: of = "exponent" or "ratio"')
+        if self.kind == "paired" and self.of in ("exponent", "ratio"):
+            raise ValueError(
+                "a paired claim compares an outcome per seed — fix: of = one of " + ", ".join(OUTCOME_NAMES)
+            )
+        if self.of == "exponent" and self.x is None:
+            raise ValueError('of = "exponent" fits y against x — fix: add x = "<grid key>"')
+        return self
+
+    @property
+    def measures(self) -> str:
+        """What the claim reads: ``exponent``, ``ratio``, an outcome name, or the kind's own quantity."""
+        if self.kind == "compare":
+            return self.of or "exponent"
+        return self.of or {"growth": "growth", "band": "per_x", "reached": "rate", "not_reached": "rate"}[self.kind]
+
+
+def check_claims(claims: list[ClaimConfig], grid: dict[str, list], regime: str, outcomes: bool) -> None:
+    """Check each claim against the study's grid; raise a one-line ConfigError."""
+    for index, claim in enumerate(claims):
+        where = f"analysis.claims[{index}]"
+        if claim.measures not in ("exponent", "ratio", "growth", "per_x", "rate") and not outcomes:
+            raise ConfigError(f"{where}: {claim.measures} is a final outcome — fix: set [analysis] outcomes = true")
+        over_x = claim.x is not None
+        if over_x and claim.x not in grid:
+            raise ConfigError(f'{where}.x: "{claim.x}" is not a grid key — fix: use one of {", ".join(grid) or "none"}')
+        if over_x and claim.y in ("n_star", "km_median") and (claim.x == N_TRAIN and regime == "fixed"):
+            raise ConfigError(f"{where}.x: {N_TRAIN} is what {claim.y} measures — fix: read it against another key")
+        if over_x and claim.y == "n_star" and (regime != "fixed" or N_TRAIN not in grid):
+            raise ConfigError(f'{where}.y: n_star needs the fixed regime and a "{N_TRAIN}" grid — fix: use km_median')
+        if over_x and claim.y in ("final_metric", "early_stopped_metric") and claim.kind in ("band", "growth"):
+            raise ConfigError(f"{where}.y: a {claim.kind} claim reads data needed — fix: y = km_median or n_star")
+        by_run = not over_x and claim.kind != "reached" and claim.kind != "not_reached"
+        keys = [k for k in grid if by_run or k != N_TRAIN or regime != "fixed"]
+        for name in ("where", "than", "control"):
+            for key, value in (getattr(claim, name) or {}).items():
+                if key not in keys or key == claim.x:
+                    choices = ", ".join(k for k in keys if k != claim.x) or "none"
+                    raise ConfigError(f'{where}.{name}: "{key}" is not a grid key here — fix: use one of {choices}')
+                for one in value if isinstance(value, list) else [value]:
+                    if one not in grid[key]:
+                        raise ConfigError(
+                            f"{where}.{name}.{key}: {one!r} is not in the grid — fix: use one of {grid[key]}"
+                        )
+
+
+def point_matches(point: dict, where: dict) -> bool:
+    """Whether a grid point has every value of ``where`` (a list there: any of its values)."""
+    return all(point.get(key) in (value if isinstance(value, list) else [value]) for key, value in where.items())

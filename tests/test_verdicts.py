@@ -1,0 +1,110 @@
+"""Three-valued verdicts, exact binomial intervals and the log law (stats/verdict.py, stats/powerlaw.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from samplelab.stats.powerlaw import fit_law_batch, fit_log_law_batch
+from samplelab.stats.verdict import Region, clopper_pearson, combine, rate_difference_interval, verdict
+
+
+def test_an_interval_inside_the_region_agrees_outside_disagrees_across_an_edge_is_inconclusive():
+    bound = Region.of(above=1.0, margin=0.2)  # γ ≥ 1 within 0.2: γ ≥ 0.8
+    assert (bound.low, bound.high) == (pytest.approx(0.8), math.inf)
+    assert verdict((0.85, 1.4), bound) == "agrees"
+    assert verdict((0.3, 0.7), bound) == "disagrees"
+    assert verdict((0.7, 1.2), bound) == "inconclusive"
+    band = Region.of(within=(4.0, 8.0))
+    assert [verdict(ci, band) for ci in [(4.5, 7), (9, 12), (3, 5)]] == ["agrees", "disagrees", "inconclusive"]
+    assert verdict((None, None), band) == "inconclusive" and verdict((float("nan"), 5), band) == "inconclusive"
+    # An interval unbounded above (not reached in some resamples) can disagree, never agree.
+    assert verdict((9, None), band) == "disagrees" and verdict((5, None), band) == "inconclusive"
+    assert Region.of(below=0.0, margin=0.1).text("γ") == "γ ≤ 0.1"
+
+
+def test_a_claim_over_several_series_combines_their_verdicts():
+    assert combine(["agrees", "agrees"]) == "agrees"
+    assert combine(["agrees", "inconclusive"]) == "inconclusive"
+    assert combine(["inconclusive", "disagrees", "agrees"]) == "disagrees"
+    assert combine([]) == "inconclusive"
+
+
+def test_clopper_pearson_bounds_equal_their_closed_forms():
+    """0 of n: upper = 1 − (α/2)^(1/n); n of n: lower = (α/2)^(1/n) (the issue's 0/5 → 0.52)."""
+    low, high = clopper_pearson(0, 5)
+    assert (
+        low == 0 and high == pytest.approx(1 - 0.025 ** (1 / 5), rel=1e-9) and high == pytest.approx(0.5218, abs=1e-4)
+    )
+    low, high = clopper_pearson(5, 5)
+    assert low == pytest.approx(0.025 ** (1 / 5), rel=1e-9) and high == 1
+    # 3 of 10 (tabulated: 0.0667, 0.6525).
+    assert clopper_pearson(3, 10) == pytest.approx((0.06673951, 0.65245285), abs=1e-7)
+    assert clopper_pearson(0, 0) == (0.0, 1.0)
+
+
+def test_rate_difference_interval_combines_the_exact_limits():
+    low, high = rate_difference_interval((5, 0), (5, 5))  # control 5/5, test 0/5
+    u = 1 - 0.025 ** (1 / 5)
+    assert low == pytest.approx(1 - math.sqrt(2) * u) and high == 1.0
+    low, high = rate_difference_interval((3, 3), (6, 6))
+    assert low < 0 < high and low == pytest.approx(-high)
+
+
+def test_the_log_law_fits_log_growth_exactly_and_cannot_fit_linear_growth():
+    x = np.array([2.0, 4, 8, 12])
+    y = np.stack([9300 * np.log(x), 1000 * x])
+    log_fit, power_fit = fit_log_law_batch(x, y), fit_law_batch("power", x, y)
+    assert log_fit["b"][0] == pytest.approx(9300) and log_fit["loss"][0] < 1e-20
+    assert power_fit["loss"][1] < 1e-12 < log_fit["loss"][1]
+    assert power_fit["loss"][0] > 0.02  # ln N read as a power law misfits by several %
+
+
+def test_the_interval_censored_median_bracket_by_hand():
+    """Grid 64…1024; first successes at 64, 128, 128, 256, 512, 512, 1024 and never (8 seeds):
+    Ŝ(64) = 7/8, Ŝ(128) = 5/8, Ŝ(256) = 4/8 ≤ ½ → the median lies in (128, 256]."""
+    from samplelab.stats.interval_censored import first_success, median_bracket, survival_at_sizes
+
+    sizes = np.array([64, 128, 256, 512, 1024])
+    firsts = [0, 1, 1, 2, 3, 3, 4, 5]
+    success = np.array([[k >= f for k in range(5)] for f in firsts])
+    first = first_success(success)
+    assert first.tolist() == firsts
+    assert median_bracket(sizes, first[None]).tolist() == [[128.0, 256.0]]
+    assert survival_at_sizes(first, 5).tolist() == [7 / 8, 5 / 8, 4 / 8, 2 / 8, 1 / 8]
+    assert median_bracket(sizes, np.array([[0, 0, 5]])).tolist() == [[0.0, 64.0]]  # at the first size
+    low, high = median_bracket(sizes, np.array([[5, 5, 0]]))[0]  # most never succeed: above the grid
+    assert low == 1024 and np.isnan(high)
+    # A resample that lacks a seed leaves it out (present = False).
+    assert median_bracket(sizes, np.array([[0, 5, 5]]), np.array([[True, False, False]])).tolist() == [[0.0, 64.0]]
+
+
+@pytest.mark.filterwarnings("ignore")  # lifelines' EM warns when it hits its iteration cap
+def test_the_median_bracket_is_read_from_lifelines_turnbull_npmle():
+    """On random grids, Ŝ at each size is lifelines' NPMLE there (data (L, R] given as closed
+    [L⁺, R]), and the bracket is the grid interval where that NPMLE first falls to ½ or below.
+    (lifelines' own ``median_survival_time_`` reads the NPMLE's upper envelope, which can
+    place a median past the next observation: it is not compared.)"""
+    lifelines = pytest.importorskip("lifelines")
+    from samplelab.stats.interval_censored import median_bracket, survival_at_sizes
+
+    rng = np.random.default_rng(0)
+    sizes = np.array([32.0, 64, 128, 256, 512, 1024])
+    edges = np.concatenate([[0.0], sizes])
+    for _ in range(20):
+        first = rng.integers(0, sizes.size + 1, int(rng.integers(3, 12)))
+        upper = np.concatenate([sizes, [np.inf]])[first]
+        fitted = lifelines.KaplanMeierFitter().fit_interval_censoring(np.nextafter(edges[first], np.inf), upper)
+        npmle = fitted.survival_function_["NPMLE_estimate_lower"]
+        reference = np.array(
+            [npmle[npmle.index <= size].iloc[-1] if (npmle.index <= size).any() else 1.0 for size in sizes]
+        )
+        assert survival_at_sizes(first, sizes.size) == pytest.approx(reference, abs=1e-6)
+        low, high = median_bracket(sizes, first[None])[0]
+        below = np.flatnonzero(reference <= 0.5 + 1e-6)
+        if below.size:
+            assert (low, high) == (edges[below[0]], sizes[below[0]])
+        else:
+            assert low == sizes[-1] and np.isnan(high)
