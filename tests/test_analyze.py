@@ -27,7 +27,7 @@ bootstrap = 200
 x = "task.set_size"
 y = "n_star"
 law = "power"
-theory = { exponent = "1", label = "linear in N" }
+theory = { exponent = "1", margin = 0.3, label = "linear in N" }
 """
 
 
@@ -79,7 +79,7 @@ def test_analyze_json_reports_cells_and_fits(stored, capsys):
     (fit,) = document["fits"]
     assert fit["y"] == "n_star" and fit["exponent"] == "gamma"
     assert fit["parameters"]["gamma"]["value"] == pytest.approx(0, abs=1e-6)  # same n* at both N
-    assert fit["theory"]["predicted"] == 1 and fit["theory"]["region"] == [1, 1]  # equal, margin 0
+    assert fit["theory"]["predicted"] == 1 and fit["theory"]["region"] == [0.7, 1.3]  # equal, margin 0.3
     # With 2 seeds, n*(δ = 0.1) is the sample maximum: the claim decides nothing.
     assert fit["theory"]["verdict"] == "inconclusive" and "sample maximum" in fit["theory"]["reason"]
     (claim,) = document["claims"]
@@ -184,7 +184,7 @@ def test_online_cells_keep_censored_seeds(tiny_study, write_study, tmp_path, cap
 def test_learning_curve_fit_recovers_the_decay_exponent(tiny_study, tmp_path, capsys):
     text = tiny_study.read_text().replace('"training.n_train" = [8, 16]', '"training.n_train" = [8, 16, 32, 64, 128]')
     text += '\n[analysis]\nbootstrap = 200\n[[analysis.fits]]\nx = "training.n_train"\ny = "final_metric"\nlaw = "power_offset"\n'
-    text += 'theory = { exponent = "0.5", label = "known" }\n'
+    text += 'theory = { exponent = "0.5", margin = 0.1, label = "known" }\n'
     tiny_study.write_text(text)
     study = load_study(tiny_study)
     noise = np.random.default_rng(0)

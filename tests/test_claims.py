@@ -199,8 +199,37 @@ def test_a_paired_difference_compares_the_same_seeds(tmp_path, capsys):
     claims = _analyze(tmp_path, capsys, lambda h, x: 100, PAIRED, final=lambda h, s: base[s] + (0.5 if h == 1 else 0))
     paired = claims["heads 1 ends higher than heads 2, seed by seed"]
     (value,) = paired["values"]
-    assert paired["verdict"] == "agrees" and value["pairs"] == 8
+    assert paired["verdict"] == "agrees" and value["seeds"] == value["pairs"] == 8 and value["pairs_left_out"] == 0
     assert value["estimate"] == pytest.approx(0.5, abs=1e-6) and value["interval"] == pytest.approx(
         [0.5, 0.5], abs=1e-6
     )
     assert claims["heads 1's median final metric above heads 2's highest"]["verdict"] != "agrees"
+
+
+CENSORED = """
+[[analysis.claims]]
+kind = "band"
+label = "heads 1 needs 30–90 per x"
+x = "task.set_size"
+where = { "model.heads" = 1 }
+within = [30, 90]
+[[analysis.claims]]
+kind = "growth"
+label = "heads 2 almost independent"
+x = "task.set_size"
+where = { "model.heads" = 2 }
+margin = 0.1
+"""
+
+
+def test_a_median_beyond_the_budget_can_still_disagree_and_falling_needs_are_not_flat(tmp_path, capsys):
+    """1000·x passes the 4,000-sample budget at x ≥ 8: those medians are only known to exceed
+    4000/x (250 and 500 per x), which is enough to lie outside [30, 90]. 1000/x falls as x grows:
+    not "almost independent of x"."""
+    claims = _analyze(tmp_path, capsys, lambda h, x: 1000 * x if h == 1 else 1000 / x, CENSORED)
+    band = claims["heads 1 needs 30–90 per x"]
+    assert band["verdict"] == "disagrees"
+    censored = [v for v in band["values"] if v.get("censored")]
+    assert [v["x"] for v in censored] == [8, 16] and all(v["verdict"] == "disagrees" for v in censored)
+    assert censored[0]["interval"][0] == pytest.approx(4000 / 8, rel=0.02) and censored[0]["interval"][1] is None
+    assert claims["heads 2 almost independent"]["verdict"] == "disagrees"

@@ -61,6 +61,11 @@ REJECTED = [
         "variables",
     ),
     (
+        BASE + '[grid]\n"task.set_size" = [4, 8]\n' + FIT + 'theory = { exponent = "1" }\n',
+        "analysis.fits.0.theory",
+        "add margin",
+    ),
+    (
         BASE + '[grid]\n"task.set_size" = [4, 8]\n' + FIT + 'theory = { exponent = "import os" }\n',
         "analysis.fits.0.theory",
         "arithmetic",

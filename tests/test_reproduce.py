@@ -25,7 +25,7 @@ bootstrap = 100
 [[analysis.fits]]
 x = "task.set_size"
 y = "km_median"
-theory = { exponent = "1", label = "linear in N" }
+theory = { exponent = "1", margin = 0.3, label = "linear in N" }
 [[analysis.claims]]
 kind = "reached"
 label = "N = 4 is learnt"
@@ -99,11 +99,11 @@ def test_success_rates_are_judged_by_exact_intervals_and_a_control_that_learns()
     assert [r["verdict"] for r in results[:3]] == ["agrees", "agrees", "disagrees"]
     assert results[0]["values"][0]["interval"][0] == pytest.approx(0.025 ** (1 / 40))
     assert results[0]["values"][0] | {"interval": None} == {
-        "reached": 40, "runs": 40, "cells": 2, "estimate": 1.0, "interval": None, "verdict": "agrees"
+        "reached": 40, "seeds": 40, "cells": 2, "estimate": 1.0, "interval": None, "verdict": "agrees"
     }  # fmt: skip
     # The control (4 of 20) does not learn within the budget: a failure beside it shows nothing.
     assert (
-        results[3]["verdict"] == "inconclusive" and "control reached the threshold in 4 of 20" in results[3]["reason"]
+        results[3]["verdict"] == "inconclusive" and "control reached the threshold in 4 of 20 seeds" in results[3]["reason"]
     )
     assert results[4]["verdict"] == "disagrees"  # both learn: the difference is ≈ 0
     few = _judge({"delta": 0.1, "claims": claims[:2]}, _cells([0, 5, 5], seeds=5))
@@ -142,6 +142,12 @@ def test_outcome_bounds_and_equivalences_compare_each_points_interval_with_the_r
         ('kind = "bound"\nlabel = "x"\nof = "test_accuracy"\nabove = 0.7\nmargin = 0', "set [analysis] outcomes"),
         ('kind = "growth"\nlabel = "x"\nx = "task.sett_size"\nmargin = 0', '"task.sett_size" is not a grid key'),
         ('kind = "band"\nlabel = "x"\nx = "task.set_size"\nwithin = [8, 4]', "is not increasing"),
+        ('kind = "growth"\nlabel = "x"\nx = "task.set_size"\nmargin = 0\nlaw = "power_offset"', "takes no law"),
+        (
+            'kind = "compare"\nlabel = "x"\nof = "ratio"\nx = "task.set_size"\ny = "final_metric"\nthan = {}\n'
+            "above = 1\nmargin = 0",
+            "a ratio compares data needed",
+        ),
     ],
 )
 def test_bad_claims_are_refused_at_load(tiny_study, write_study, capsys, claim, message):

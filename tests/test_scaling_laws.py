@@ -163,7 +163,7 @@ x = "training.n_train"
 x_measure = "tokens"
 y = "early_stopped_metric"
 law = "power_offset"
-theory = { exponent = "2/(2 + d)", variables = { d = "measured.embedding_dimension" } }
+theory = { exponent = "2/(2 + d)", margin = 0.1, variables = { d = "measured.embedding_dimension" } }
 [grid]
 "training.n_train" = [64, 256, 1024, 1800]
 """
@@ -211,7 +211,7 @@ def test_a_text_study_end_to_end_fits_loss_against_tokens_with_a_measured_theory
         ('x = "task.intrinsic_dim"\nx_measure = "tokens"\ny = "final_metric"', r"x_measure: .* fix: use x = "),
         ('x = "training.n_train"\ny = "early_stopped_metric"', r"y: early_stopped_metric .* fix: set training"),
         (
-            'x = "training.n_train"\ny = "final_metric"\ntheory = { exponent = "d", variables = { d = "measured.x" } }',
+            'x = "training.n_train"\ny = "final_metric"\ntheory = { exponent = "d", margin = 0.1, variables = { d = "measured.x" } }',
             r"theory.variables.d: .* fix: use one of",
         ),
     ],

@@ -26,9 +26,9 @@ def _number(value: float | None, spec: str = ".3g") -> str:
 
 def _value_text(claim: dict, value: dict, many: bool) -> str:
     if claim["kind"] in ("reached", "not_reached") and "reached" in value:
-        text = f"{value['reached']} of {value['runs']} runs reached it"
+        text = f"{value['reached']} of {value['seeds']} seeds reached it"
         if "control" in value:
-            text += f", control {value['control']['reached']} of {value['control']['runs']}"
+            text += f", control {value['control']['reached']} of {value['control']['seeds']}"
         return f"{text}: {_number(value['estimate'])} {interval_text(value['interval'], '.3g')}"
     where = ""
     if many or claim["kind"] in ("compare", "paired"):
@@ -42,7 +42,8 @@ def _value_text(claim: dict, value: dict, many: bool) -> str:
         return f"{where}not reached"
     text = f"{where}{_number(value['estimate'])} {interval_text(value['interval'], '.3g')}"
     if "predicted" in value and value["predicted"] is not None and many:
-        text += f" (predicted {value['predicted']:.3g})"
+        bound = ", ".join(f"{k} = {v:.3g}" for k, v in (value.get("variables") or {}).items() if v is not None)
+        text += f" (predicted {value['predicted']:.3g}" + (f" with {bound}" if bound else "") + ")"
     return text
 
 

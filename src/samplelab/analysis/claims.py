@@ -75,12 +75,20 @@ def _exponent(claim: ClaimConfig, series: FitSeries) -> tuple[float | None, np.n
 
 
 def _blocked(data: ClaimData, claim: ClaimConfig, series: list[FitSeries]) -> str | None:
-    """Why a claim on ``series`` decides nothing, whatever it measures; ``None`` if it can."""
+    """Why a claim on ``series`` decides nothing, whatever it measures; ``None`` if it can.
+
+    A resample whose cell median is not reached has no point there, and fitting without it
+    would cut the upper tail of the interval: beyond (1 − confidence)/2 of resamples, that
+    tail is unknown, and the claim says so."""
     if not series:
         return "no series matches where"
     units = min(s.units_per_x for s in series)
     if claim.y == "n_star" and data.analysis.delta < 1 / units:
         return sample_maximum_reason(data.analysis.delta, units)
+    if claim.y in ("n_star", "km_median"):
+        unreached = max(float(np.isnan(s.replicates).any(axis=1).mean()) if s.replicates.size else 0.0 for s in series)
+        if unreached > (1 - data.analysis.confidence) / 2:
+            return f"the median is not reached within the budget in {unreached:.0%} of seed resamples"
     return None
 
 
@@ -139,7 +147,7 @@ def _growth_claim(data: ClaimData, claim: ClaimConfig) -> tuple[list[dict], str 
         gap_interval = _interval(float(gap[0]), gap[1:], s.units_per_x, data.analysis)
         gamma_interval = _interval(gamma, gamma_replicates, s.units_per_x, data.analysis)
         by_gap = verdict(gap_interval, Region(low=0.0))
-        by_gamma = verdict(gamma_interval, Region(high=claim.margin))
+        by_gamma = verdict(gamma_interval, Region(-claim.margin, claim.margin))
         if "agrees" in (by_gap, by_gamma):
             judged = "agrees"
         elif by_gap == by_gamma == "disagrees":
@@ -158,9 +166,29 @@ def _growth_claim(data: ClaimData, claim: ClaimConfig) -> tuple[list[dict], str 
     return values, _blocked(data, claim, chosen)
 
 
+def bracket_interval(bracket: tuple[float, float], replicates: np.ndarray, seeds: int, confidence: float) -> tuple:
+    """Interval of an interval-censored median: from the low ends' lower percentile to the
+    high ends' upper one (a high end not reached: ∞), each expanded by √(m/(m−1)) as
+    :func:`~samplelab.stats.bootstrap.expanded_percentile_interval`. ``replicates`` ``[B, 2]``."""
+    low, high = bracket
+    scale = np.sqrt(seeds / (seeds - 1)) if seeds > 1 else 1.0
+    tail = (1 - confidence) / 2
+    low_q = np.nanquantile(replicates[:, 0], tail, method="inverted_cdf")
+    high_q = np.nanquantile(np.where(np.isnan(replicates[:, 1]), np.inf, replicates[:, 1]), 1 - tail,
+                            method="inverted_cdf")  # fmt: skip
+    return low - scale * (low - low_q), (high + scale * (high_q - high)) if np.isfinite(high) else np.inf
+
+
+def _censored(where: dict, above: float, region: Region) -> dict:
+    """A cell whose median is not reached: known only to exceed ``above``, which can still disagree."""
+    interval = json_interval((above, None))
+    return {**where, "estimate": None, "interval": interval, "verdict": verdict(interval, region), "censored": True}
+
+
 def _band_claim(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple[list[dict], str | None]:
     """y ÷ x in each cell; in the fixed regime the median is interval-censored, so its
-    estimate is the bracket's upper end and its interval spans the brackets' resamples."""
+    estimate is the bracket's upper end and its interval spans the brackets' resamples; n*'s
+    interval contains its grid bracket, as the cell's own CI does."""
     chosen = [cell for cell in data.cells if point_matches(cell.point, claim.where)]
     analysis, values = data.analysis, []
     for cell in chosen:
@@ -168,59 +196,70 @@ def _band_claim(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple[li
         where = {"series": {k: v for k, v in cell.point.items() if k != claim.x}, "x": x}
         if claim.y == "km_median" and data.runs.regime == "fixed" and cell.sizes:
             (low, high), replicates = cell.median_bracket, data.resampler.cell_statistic(cell, "median_bracket")
-            scale = np.sqrt(len(cell.seeds) / (len(cell.seeds) - 1)) if len(cell.seeds) > 1 else 1.0
-            tail = (1 - analysis.confidence) / 2
-            low_q = np.quantile(replicates[:, 0], tail, method="inverted_cdf")
-            high_q = np.quantile(np.where(np.isnan(replicates[:, 1]), np.inf, replicates[:, 1]), 1 - tail,
-                                 method="inverted_cdf")  # fmt: skip
-            interval = json_interval(
-                (
-                    (low - scale * (low - low_q)) / x,
-                    (high + scale * (high_q - high)) / x if np.isfinite(high) else np.inf,
-                )
-            )
-            estimate = high / x if np.isfinite(high) else None
-            bracket = json_interval((low / x, high / x))
-            values.append(_value(where, estimate, interval, region, bracket=bracket) if estimate else
-                          _value(where, None, None, region, censored=True))  # fmt: skip
+            if not np.isfinite(high):
+                values.append(_censored(where, low / x, region))
+                continue
+            interval = json_interval(tuple(v / x for v in bracket_interval((low, high), replicates, len(cell.seeds),
+                                                                             analysis.confidence)))  # fmt: skip
+            values.append(_value(where, high / x, interval, region, bracket=json_interval((low / x, high / x))))
             continue
         value = (cell.n_star.value if cell.n_star else None) if claim.y == "n_star" else cell.km.median.value
         if value is None:
-            values.append(_value(where, None, None, region, censored=True))
+            budget = cell.sizes[-1] if claim.y == "n_star" and cell.sizes else float(np.max(cell.needed))
+            values.append(_censored(where, budget / x, region))
             continue
         replicates = data.resampler.cell_statistic(cell, claim.y, analysis.delta, analysis.n_star_method) / x
         # A resample whose median is not reached needs more than the budget: above, not left out.
-        interval = _interval(value / x, replicates, len(cell.seeds), analysis, nan_is_above=True)
-        values.append(_value(where, value / x, interval, region))
+        low, high = _interval(value / x, replicates, len(cell.seeds), analysis, nan_is_above=True)
+        if claim.y == "n_star":  # the grid places n* no more finely than its bracket
+            bracket = [None if v is None else v / x for v in cell.n_star.bracket]
+            low = None if low is None or bracket[0] is None else min(low, bracket[0])
+            high = None if high is None or bracket[1] is None else max(high, bracket[1])
+        values.append(_value(where, value / x, [low, high], region))
     reason = None if chosen else "no cell matches where"
     if chosen and claim.y == "n_star" and analysis.delta < 1 / min(len(c.seeds) for c in chosen):
         reason = sample_maximum_reason(analysis.delta, min(len(c.seeds) for c in chosen))
     return values, reason
 
 
-def _per_seed(data: ClaimData, claim: ClaimConfig, where: dict) -> np.ndarray:
-    """``[S]`` mean outcome per seed (resampler order) over the runs at the points ``where``; NaN: none."""
-    row = {int(seed): i for i, seed in enumerate(data.resampler.seeds)}
-    total, count = np.zeros(len(row)), np.zeros(len(row))
+def _paired_differences(data: ClaimData, claim: ClaimConfig) -> tuple[np.ndarray, int, int]:
+    """``[S]`` per seed (resampler order) the mean of outcome(where) − outcome(than) over its
+    pairs — runs of that seed that agree on every grid key the two selections do not name —
+    NaN where a seed has none; with the number of pairs used and of pairs left out (a run
+    without the outcome, e.g. diverged)."""
+    named = set(claim.where) | set(claim.than or {})
+    sides: tuple[dict, dict] = ({}, {})
     for record in data.runs.records:
-        value = run_outcome(record, claim.of) if point_matches(record.point, where) else None
-        if value is not None and np.isfinite(value):
-            total[row[record.seed]] += value
-            count[row[record.seed]] += 1
+        rest = tuple(sorted((k, repr(v)) for k, v in record.point.items() if k not in named))
+        for side, selection in zip(sides, (claim.where, claim.than or {}), strict=True):
+            if point_matches(record.point, selection):
+                side[(record.seed, rest)] = run_outcome(record, claim.of)
+    row = {int(seed): i for i, seed in enumerate(data.resampler.seeds)}
+    total, count, dropped = np.zeros(len(row)), np.zeros(len(row)), 0
+    for key, first in sides[0].items():
+        if key not in sides[1]:
+            continue
+        second = sides[1][key]
+        if first is None or second is None or not np.isfinite(first - second):
+            dropped += 1
+            continue
+        total[row[key[0]]] += first - second
+        count[row[key[0]]] += 1
     with np.errstate(invalid="ignore"):
-        return total / count
+        return total / count, int(count.sum()), dropped
 
 
 def _paired_claim(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple[list[dict], str | None]:
-    difference = _per_seed(data, claim, claim.where) - _per_seed(data, claim, claim.than or {})
-    pairs = int(np.isfinite(difference).sum())
-    if pairs < 2:
-        return [], f"{pairs} seed(s) have both outcomes: a paired difference needs two"
+    difference, pairs, dropped = _paired_differences(data, claim)
+    seeds = int(np.isfinite(difference).sum())
+    if seeds < 2:
+        return [], f"{seeds} seed(s) have both outcomes: a paired difference needs two"
     with np.errstate(invalid="ignore"):
         replicates = np.nanmean(data.resampler.panel(difference[:, None]), axis=1)
     estimate = float(np.nanmean(difference))
-    interval = _interval(estimate, replicates, pairs, data.analysis)
-    return [_value({"point": claim.where, "than": claim.than, "pairs": pairs}, estimate, interval, region)], None
+    interval = _interval(estimate, replicates, seeds, data.analysis)
+    where = {"point": claim.where, "than": claim.than, "seeds": seeds, "pairs": pairs, "pairs_left_out": dropped}
+    return [_value(where, estimate, interval, region)], None
 
 
 def _counts(data: ClaimData, where: dict) -> tuple[int, int, int]:
@@ -230,12 +269,12 @@ def _counts(data: ClaimData, where: dict) -> tuple[int, int, int]:
 
 def _rate_claim(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple[list[dict], str | None]:
     reached, runs, cells = _counts(data, claim.where)
-    rate = {"reached": reached, "runs": runs, "cells": cells}
+    rate = {"reached": reached, "seeds": runs, "cells": cells}
     if claim.kind == "reached":
         interval = list(clopper_pearson(reached, runs, data.analysis.confidence))
         return [_value(rate, reached / runs if runs else None, interval, region)], None if runs else "no runs"
     control_reached, control_runs, control_cells = _counts(data, claim.control or {})
-    control = {"reached": control_reached, "runs": control_runs, "cells": control_cells}
+    control = {"reached": control_reached, "seeds": control_runs, "cells": control_cells}
     if not runs or not control_runs:
         return [], "no runs" if not runs else "no control runs"
     trials = (control_runs, runs)
@@ -243,7 +282,7 @@ def _rate_claim(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple[li
     value = _value({**rate, "control": control}, control_reached / control_runs - reached / runs, interval, region)
     if control_reached / control_runs < 1 - data.analysis.delta:
         return [value], (
-            f"the control reached the threshold in {control_reached} of {control_runs} runs (< 1 − δ = "
+            f"the control reached the threshold in {control_reached} of {control_runs} seeds (< 1 − δ = "
             f"{1 - data.analysis.delta:g}): within this budget a failure shows nothing"
         )
     return [value], None
@@ -252,11 +291,11 @@ def _rate_claim(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple[li
 def claim_region(claim: ClaimConfig, delta: float) -> Region:
     """The values a claim allows (its margin included)."""
     if claim.kind == "reached":
-        return Region(low=1 - delta if claim.above is None else claim.above)
+        return Region.of(above=1 - delta if claim.above is None else claim.above, margin=claim.margin or 0.0)
     if claim.kind == "not_reached":
         return Region.of(above=1 - 2 * delta if claim.above is None else claim.above, margin=claim.margin or 0.0)
     if claim.kind == "growth":
-        return Region(high=claim.margin)  # of γ, the power law's exponent (the log-law rule aside)
+        return Region(-claim.margin, claim.margin)  # of γ, the power law's exponent (the log-law rule aside)
     return Region.of(above=claim.above, below=claim.below, within=claim.within, margin=claim.margin or 0.0)
 
 
@@ -299,7 +338,8 @@ def theory_claims(fits: list[dict]) -> list[dict]:
     grouped: dict[str, list[dict]] = {}
     for fit in fits:
         if fit["theory"] is not None:
-            grouped.setdefault(fit["theory"]["label"] or fit["theory"]["expression"], []).append(fit)
+            key = fit["theory"]["label"] or f"{fit['theory']['expression']} (fit {fit['fit_index']})"
+            grouped.setdefault(key, []).append(fit)
     claims = []
     for label, group in grouped.items():
         values = []
@@ -312,6 +352,7 @@ def theory_claims(fits: list[dict]) -> list[dict]:
                     "estimate": exponent.get("value"),
                     "interval": exponent.get("ci", [None, None]),
                     "predicted": theory["predicted"],
+                    "variables": theory["variables"],
                     "region": theory["region"],
                     "verdict": theory["verdict"],
                     "reason": theory["reason"],

@@ -74,7 +74,7 @@ def fit_series(
     points: dict[tuple, dict] = {}
     for cell in cells:
         key = point_without(cell.point, (fit.x,))
-        value = (cell.n_star.value if cell.n_star else None) if fit.y == "n_star" else cell.km.median.value
+        value, statistic = cell_median(cell, fit.y, runs.regime)
         entry = points.setdefault(
             key, {"config": cell.config, "x": [], "y": [], "reps": [], "units": [], "censored": [], "records": {}}
         )
@@ -86,7 +86,8 @@ def fit_series(
             continue
         entry["x"].append(x)
         entry["y"].append(value)
-        entry["reps"].append(resampler.cell_statistic(cell, fit.y, analysis.delta, analysis.n_star_method))
+        replicates = resampler.cell_statistic(cell, statistic, analysis.delta, analysis.n_star_method)
+        entry["reps"].append(replicates[:, 1] if statistic == "median_bracket" else replicates)
     return [
         FitSeries(
             point=dict(key),
@@ -100,6 +101,20 @@ def fit_series(
         )
         for key, entry in points.items()
     ]
+
+
+def cell_median(cell: Cell, y: str, regime: str) -> tuple[float | None, str]:
+    """A cell's value of ``y`` (``None``: not reached) and the resampled statistic that gives it.
+
+    ``km_median`` in the fixed regime is the interval-censored median's bracket upper end —
+    the least grid size by which half the seeds had succeeded (Ŝ ≤ ½) — not the KM median
+    of first-success sizes taken as exact times (docs/analysis.md)."""
+    if y == "n_star":
+        return (cell.n_star.value if cell.n_star else None), "n_star"
+    if regime == "fixed" and cell.sizes:
+        high = cell.median_bracket[1]
+        return (None if np.isnan(high) else high), "median_bracket"
+    return cell.km.median.value, "km_median"
 
 
 def _run_series(fit: FitConfig, runs: StudyRuns, resampler: SeedResampler) -> list[FitSeries]:
@@ -211,7 +226,8 @@ def _theory_json(fit: FitConfig, series: FitSeries, ci: list | None, analysis: A
     # A measured variable the runs did not record (e.g. a model without embeddings): no prediction.
     finite = np.isfinite(list(variables.values())).all()
     predicted = evaluate_expression(theory.exponent, variables) if finite else None
-    region = None if predicted is None else theory_region(theory.relation, predicted, theory.margin)
+    margin = theory.margin or 0.0
+    region = None if predicted is None else theory_region(theory.relation, predicted, margin)
     reason = None
     if predicted is None:
         reason = "no prediction: a variable was not measured"
@@ -223,7 +239,7 @@ def _theory_json(fit: FitConfig, series: FitSeries, ci: list | None, analysis: A
         "label": theory.label,
         "expression": theory.exponent,
         "relation": theory.relation,
-        "margin": theory.margin,
+        "margin": margin,
         "predicted": predicted,
         "variables": {name: value if np.isfinite(value) else None for name, value in variables.items()},
         "region": None if region is None else json_interval((region.low, region.high)),

@@ -25,7 +25,8 @@ class SeedResampler:
     def __init__(self, seeds: Iterable[int], replicates: int, rng: np.random.Generator):
         self.seeds = np.array(sorted(set(seeds)), dtype=np.int64)  # [S]
         self.picks = rng.integers(0, max(len(self.seeds), 1), (replicates, len(self.seeds)))  # [B, S]
-        self._cell_cache: dict[tuple[int, str], np.ndarray] = {}
+        # Keyed by id(cell), with the cell kept alive beside its values so no id is reused.
+        self._cell_cache: dict[tuple, tuple[Cell, np.ndarray]] = {}
 
     @property
     def replicates(self) -> int:
@@ -42,7 +43,7 @@ class SeedResampler:
     def cell_statistic(self, cell: Cell, y: str, delta: float = 0.1, method: str = "isotonic") -> np.ndarray:
         """``[B]`` replicates of a cell's ``km_median`` or ``n_star`` (NaN: not reached), or
         ``[B, 2]`` of its interval-censored ``median_bracket`` (fixed regime)."""
-        key = (id(cell), y)
+        key = (id(cell), y, delta, method)
         if key not in self._cell_cache:
             position, present = self.positions(cell.seeds)
             if y == "median_bracket":
@@ -53,8 +54,8 @@ class SeedResampler:
             else:
                 values = n_star_resampled(cell.sizes, cell.success, position, present, delta, method=method)
                 values = np.where(np.isfinite(values), values, np.nan)
-            self._cell_cache[key] = values
-        return self._cell_cache[key]
+            self._cell_cache[key] = (cell, values)
+        return self._cell_cache[key][1]
 
     def panel(self, values: np.ndarray) -> np.ndarray:
         """Per-seed values ``[S, P]`` (rows in :attr:`seeds` order, NaN: missing) → the

@@ -9,7 +9,7 @@ Example (``studies/setfind2_setsize.toml``)::
     x_measure = "grid"           # grid | parameters (model size at that point) | tokens (n_train × tokens)
     y = "n_star"                 # n_star | km_median | final_metric
     law = "power"                # power (a·x^γ) | power_offset (a·x^−α + c) | broken_power
-    theory = { exponent = "1", label = "seed 000: 4N–8N examples" }
+    theory = { exponent = "1", margin = 0.33, label = "seed 000: 4N–8N examples" }
 
 Nothing here changes what is trained, so editing it never invalidates stored runs.
 """
@@ -34,11 +34,11 @@ class TheoryConfig(StrictConfig):
 
     exponent: str = Field(description='arithmetic expression, e.g. "1" or "2*beta/(2*beta+d)"')
     relation: Literal["equal", "above", "below"] = "equal"
-    margin: float = Field(
-        0.0,
+    margin: float | None = Field(
+        None,
         ge=0,
-        description="tolerance: equal allows [value − margin, value + margin], above ≥ value − margin, "
-        "below ≤ value + margin (docs/analysis.md, Claims)",
+        description="tolerance: equal allows [value − margin, value + margin] (required), above ≥ value − margin, "
+        "below ≤ value + margin (default 0) (docs/analysis.md, Claims)",
     )
     variables: dict[str, str] = Field(
         {},
@@ -63,6 +63,11 @@ class TheoryConfig(StrictConfig):
             raise ValueError(
                 f"exponent uses {', '.join(unbound)} but variables does not bind it — fix: add "
                 f'variables = {{{unbound[0]} = "task.<field>"}}'
+            )
+        if self.relation == "equal" and self.margin is None:
+            raise ValueError(
+                "an equality holds only within a tolerance — fix: add margin = … (how far from the prediction the "
+                'seed\'s words allow), or use relation = "above" / "below"'
             )
         return self
 

@@ -48,11 +48,11 @@ _NEEDS = {  # kind → (fields it requires, fields it refuses)
     "bound": ({"of", "margin"}, {"than", "control", "within"}),
     "equivalence": ({"of", "within"}, {"than", "control", "above", "below"}),
     "compare": ({"x", "than", "margin"}, {"control", "within"}),
-    "growth": ({"x", "margin"}, {"than", "control", "within", "above", "below"}),
-    "band": ({"x", "within"}, {"than", "control", "above", "below"}),
-    "paired": ({"of", "than", "margin"}, {"control", "within", "x"}),
-    "reached": (set(), {"of", "than", "control", "within", "below", "x"}),
-    "not_reached": ({"control"}, {"of", "than", "within", "below", "x"}),
+    "growth": ({"x", "margin"}, {"than", "control", "within", "above", "below", "law"}),
+    "band": ({"x", "within"}, {"than", "control", "above", "below", "law"}),
+    "paired": ({"of", "than", "margin"}, {"control", "within", "x", "law"}),
+    "reached": (set(), {"of", "than", "control", "within", "below", "x", "law"}),
+    "not_reached": ({"control"}, {"of", "than", "within", "below", "x", "law"}),
 }
 
 
@@ -101,6 +101,8 @@ class ClaimConfig(StrictConfig):
             raise ValueError(
                 "a paired claim compares an outcome per seed — fix: of = one of " + ", ".join(OUTCOME_NAMES)
             )
+        if self.of == "ratio" and self.y in ("final_metric", "early_stopped_metric"):
+            raise ValueError('a ratio compares data needed at matched x — fix: y = "km_median" or "n_star"')
         if self.of == "exponent" and self.x is None:
             raise ValueError('of = "exponent" fits y against x — fix: add x = "<grid key>"')
         return self
@@ -113,7 +115,9 @@ class ClaimConfig(StrictConfig):
         return self.of or {"growth": "growth", "band": "per_x", "reached": "rate", "not_reached": "rate"}[self.kind]
 
 
-def check_claims(claims: list[ClaimConfig], grid: dict[str, list], regime: str, outcomes: bool) -> None:
+def check_claims(
+    claims: list[ClaimConfig], grid: dict[str, list], regime: str, outcomes: bool, validation_size: int = 0
+) -> None:
     """Check each claim against the study's grid; raise a one-line ConfigError."""
     for index, claim in enumerate(claims):
         where = f"analysis.claims[{index}]"
@@ -122,6 +126,14 @@ def check_claims(claims: list[ClaimConfig], grid: dict[str, list], regime: str, 
         over_x = claim.x is not None
         if over_x and claim.x not in grid:
             raise ConfigError(f'{where}.x: "{claim.x}" is not a grid key — fix: use one of {", ".join(grid) or "none"}')
+        numbers = over_x and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in grid[claim.x]
+        )
+        if over_x and not numbers:
+            raise ConfigError(f'{where}.x: grid "{claim.x}" = {grid[claim.x]} is not all positive numbers — fix: read '
+                              "the claim against a numeric grid key")  # fmt: skip
+        if over_x and claim.y == "early_stopped_metric" and not validation_size:
+            raise ConfigError(f"{where}.y: early_stopped_metric needs training.validation_size — fix: set it, e.g. 256")
         if over_x and claim.y in ("n_star", "km_median") and (claim.x == N_TRAIN and regime == "fixed"):
             raise ConfigError(f"{where}.x: {N_TRAIN} is what {claim.y} measures — fix: read it against another key")
         if over_x and claim.y == "n_star" and (regime != "fixed" or N_TRAIN not in grid):

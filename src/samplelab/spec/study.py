@@ -321,5 +321,5 @@ def expand_study(study: StudyFile, profile: str, source: str) -> Study:
     validation_size = min(r.config.training.validation_size for r in runs)
     check_fits(study.analysis, grid, runs[0].config.training.regime, validation_size)
     check_model_selection(study.analysis, grid, runs[0].config.training.regime, validation_size)
-    check_claims(study.analysis.claims, grid, runs[0].config.training.regime, study.analysis.outcomes)
+    check_claims(study.analysis.claims, grid, runs[0].config.training.regime, study.analysis.outcomes, validation_size)
     return Study(study.name, profile, study.description, grid, runs, source, study.analysis)

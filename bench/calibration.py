@@ -1,0 +1,290 @@
+"""Calibration of the claim intervals and verdicts, by simulating the shipped studies' designs.
+
+    python bench/calibration.py                      # 1,000 studies per row, 1,000 bootstrap replicates
+    python bench/calibration.py --studies 200        # quicker, noisier
+    python bench/calibration.py --seed-sd 0.5 --cell-sd 0.5
+
+Each design is read from a study file at its quick profile: its x values, seeds, regime,
+and either its evaluation grid and step budget (online: samples-to-threshold is the first
+evaluation at or past a seed's need, censored at the budget) or its training-set sizes
+(fixed: the need is known only between grid sizes, censored above the largest). A seed's
+need at x is ``y(x) · exp(seed_sd·z_seed + cell_sd·z_cell)``: a seed effect shared across
+x and series (its data pool), and each cell's own noise. ``y(x)`` is the true median.
+
+The statistics are the analysis' own: :class:`samplelab.analysis.resample.SeedResampler`
+draws whole seeds, a cell's median is the Kaplan–Meier median (online) or the
+interval-censored median bracket (fixed), exponents come from
+:func:`samplelab.stats.powerlaw.fit_law_batch`, intervals from
+:func:`samplelab.stats.bootstrap.expanded_percentile_interval`, verdicts from
+:func:`samplelab.stats.verdict.verdict`. Printed: per design and claim kind, the coverage of
+the 95% interval (the truth inside it) and the rate of each wrong verdict — a false
+*disagrees* when the truth sits exactly on the claim's edge, a false *agrees* when it lies
+outside by the margin — as Markdown rows for docs/analysis.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from samplelab.analysis.cells import Cell
+from samplelab.analysis.claims import bracket_interval
+from samplelab.analysis.resample import SeedResampler
+from samplelab.spec.run_config import N_TRAIN
+from samplelab.spec.study import load_study
+from samplelab.stats.bootstrap import expanded_percentile_interval
+from samplelab.stats.powerlaw import fit_law_batch, fit_log_law_batch
+from samplelab.stats.survival import KaplanMeier, Quantile, km_quantile_batch
+from samplelab.stats.verdict import Region, verdict
+
+STUDIES = Path(__file__).resolve().parent.parent / "studies"
+CONFIDENCE = 0.95
+
+
+@dataclass
+class Design:
+    """What a study measures at: x values, seeds, and the grid data needed is read on."""
+
+    name: str
+    x: np.ndarray  # [P]
+    seeds: int
+    regime: str
+    grid: np.ndarray  # online: [K] samples at each evaluation; fixed: [M] training-set sizes
+
+    def observe(self, need: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """True needs ``[..., S]`` → (measured need or censoring point, reached) as a study sees them."""
+        index = np.searchsorted(self.grid, need)  # first grid point ≥ need
+        reached = index < self.grid.size
+        return np.where(reached, self.grid[np.minimum(index, self.grid.size - 1)], self.grid[-1]), reached
+
+
+def design_of(study_file: str, x_key: str, series: str | None = None) -> Design:
+    study = load_study(STUDIES / study_file, "quick")
+    runs = [r for r in study.runs if series is None or r.point.get("model") == series]
+    training = runs[0].config.training
+    if training.regime == "online":
+        samples = training.eval_every * training.batch_size
+        budget = max(r.config.training.steps for r in runs) * training.batch_size
+        grid = np.arange(samples, budget + 1, samples, dtype=np.float64)
+    else:
+        grid = np.array(sorted(study.grid[N_TRAIN]), dtype=np.float64)
+    name = f"{study.name} [quick]" + (f" {series}" if series else "")
+    return Design(
+        name, np.array(sorted(study.grid[x_key]), dtype=np.float64), len({r.seed for r in runs}), training.regime, grid
+    )
+
+
+def _cells(design: Design, need: np.ndarray) -> list[Cell]:
+    """Cells of one simulated series: ``need`` ``[S, P]`` → one Cell per x (no records)."""
+    cells = []
+    for j in range(design.x.size):
+        measured, reached = design.observe(need[:, j])
+        median = km_quantile_batch(measured[None], reached[None])[0]
+        km = KaplanMeier({0.5: Quantile(0.5, None if np.isnan(median) else float(median), (None, None))}, 0, 0)
+        cell = Cell({"x": design.x[j]}, [], 0.0, list(range(design.seeds)), measured, reached, km)
+        if design.regime == "fixed":
+            cell.sizes = design.grid.astype(int).tolist()
+            cell.success = need[:, j, None] <= design.grid[None, :]
+        cells.append(cell)
+    return cells
+
+
+def _medians(design: Design, cells: list[Cell], resampler: SeedResampler) -> tuple[np.ndarray, np.ndarray]:
+    """Each cell's median (``[P]``) and ``[B, P]`` replicates (NaN: not reached): the KM median
+    online, the median bracket's upper end in the fixed regime."""
+    if design.regime == "fixed":
+        point = np.array([c.median_bracket[1] for c in cells])
+        replicates = np.stack([resampler.cell_statistic(c, "median_bracket")[:, 1] for c in cells], axis=1)
+        return point, replicates
+    point = np.array([np.nan if c.km.median.value is None else c.km.median.value for c in cells])
+    return point, np.stack([resampler.cell_statistic(c, "km_median") for c in cells], axis=1)
+
+
+def _exponent(design: Design, point: np.ndarray, replicates: np.ndarray, units: int) -> tuple[float, list]:
+    valid = np.isfinite(point)
+    if valid.sum() < 2:
+        return float("nan"), [float("nan"), float("nan")]
+    estimate = float(fit_law_batch("power", design.x[valid], point[valid][None])["gamma"][0])
+    gammas = fit_law_batch("power", design.x, replicates)["gamma"]
+    return estimate, list(expanded_percentile_interval(estimate, gammas, CONFIDENCE, units))
+
+
+def _truth_scale(design: Design, law) -> float:
+    """Scale the truth so its median sits inside the grid: at the geometric middle of it at the middle x."""
+    middle = np.sqrt(design.grid[0] * design.grid[-1]) if design.regime == "fixed" else 0.3 * design.grid[-1]
+    return middle / law(np.sqrt(design.x[0] * design.x[-1]))
+
+
+@dataclass
+class Tally:
+    covered: int = 0
+    agrees: int = 0
+    disagrees: int = 0
+    total: int = 0
+
+    def add(self, covered: bool | None, judged: str | None = None) -> None:
+        self.total += 1
+        self.covered += bool(covered)
+        self.agrees += judged == "agrees"
+        self.disagrees += judged == "disagrees"
+
+    def rate(self, count: int) -> str:
+        return f"{count / self.total:.1%}" if self.total else "—"
+
+
+def simulate(design: Design, studies: int, replicates: int, seed_sd: float, cell_sd: float, rng) -> list[list[str]]:
+    """The rows of one design (see the module docstring)."""
+    rows = []
+    s, p = design.seeds, design.x.size
+
+    def draw(law, scale, seed_effect) -> np.ndarray:
+        return scale * law(design.x)[None, :] * np.exp(seed_effect[:, None] + cell_sd * rng.standard_normal((s, p)))
+
+    # 1. The exponent of a power law, γ = 1 and 0.5: coverage; a bound γ ≥ 1 − 0.25 at its edge
+    #    (truth 0.75: false disagrees) and beyond it by the margin (truth 0.5: false agrees).
+    for gamma, role in [(1.0, "coverage"), (0.75, "edge"), (0.5, "beyond")]:
+        law = lambda x, g=gamma: x**g  # noqa: E731
+        scale, tally = _truth_scale(design, law), Tally()
+        for _ in range(studies):
+            need = draw(law, scale, seed_sd * rng.standard_normal(s))
+            resampler = SeedResampler(range(s), replicates, rng)
+            point, reps = _medians(design, _cells(design, need), resampler)
+            _, ci = _exponent(design, point, reps, s)
+            tally.add(ci[0] <= gamma <= ci[1], verdict(ci, Region.of(above=1.0, margin=0.25)))
+        label = {"coverage": "γ = 1: CI covers γ", "edge": "bound γ ≥ 1 (margin 0.25), truth 0.75: false disagrees",
+                 "beyond": "bound γ ≥ 1 (margin 0.25), truth 0.5: false agrees"}[role]  # fmt: skip
+        shown = {"coverage": tally.rate(tally.covered), "edge": tally.rate(tally.disagrees),
+                 "beyond": tally.rate(tally.agrees)}[role]  # fmt: skip
+        rows.append([design.name, "exponent (bound, equivalence)", label, shown])
+
+    # 2. compare: γ(a) − γ(b) with the seeds shared, truths 1 and 0.5 (coverage), then equal
+    #    truths against "> 0" (false agrees).
+    for gammas, role in [((1.0, 0.5), "coverage"), ((0.5, 0.5), "equal")]:
+        tally = Tally()
+        laws = [lambda x, g=g: x**g for g in gammas]
+        scales = [_truth_scale(design, law) for law in laws]
+        for _ in range(studies):
+            seed_effect = seed_sd * rng.standard_normal(s)
+            resampler = SeedResampler(range(s), replicates, rng)
+            fitted = []
+            for law, scale in zip(laws, scales, strict=True):
+                point, reps = _medians(design, _cells(design, draw(law, scale, seed_effect)), resampler)
+                valid = np.isfinite(point)
+                estimate = fit_law_batch("power", design.x[valid], point[valid][None])["gamma"][0]
+                fitted.append((estimate, fit_law_batch("power", design.x, reps)["gamma"]))
+            difference = fitted[0][0] - fitted[1][0]
+            ci = expanded_percentile_interval(difference, fitted[0][1] - fitted[1][1], CONFIDENCE, s)
+            truth = gammas[0] - gammas[1]
+            tally.add(ci[0] <= truth <= ci[1], verdict(ci, Region.of(above=0.0)))
+        label = "γ 1 vs 0.5: CI covers 0.5" if role == "coverage" else "equal γ, claim > 0: false agrees"
+        rows.append([design.name, "compare", label, tally.rate(tally.covered if role == "coverage" else tally.agrees)])
+
+    # 3. band: the median ÷ x per x, truth y = 6x: coverage of 6 at every x.
+    tally = Tally()
+    law = lambda x: x  # noqa: E731
+    scale = _truth_scale(design, law)
+    for _ in range(studies):
+        need = draw(law, scale, seed_sd * rng.standard_normal(s))
+        resampler = SeedResampler(range(s), replicates, rng)
+        cells = _cells(design, need)
+        for j, cell in enumerate(cells):
+            if design.regime == "fixed":
+                reps = resampler.cell_statistic(cell, "median_bracket")
+                ci = bracket_interval(cell.median_bracket, reps, s, CONFIDENCE)
+            else:
+                value = cell.km.median.value
+                reps = resampler.cell_statistic(cell, "km_median")
+                ci = (
+                    expanded_percentile_interval(value, reps, CONFIDENCE, s, nan_is_above=True)
+                    if value is not None
+                    else (design.grid[-1], np.inf)
+                )
+            tally.add(ci[0] <= scale * design.x[j] <= ci[1])
+    rows.append([design.name, "band", "median ÷ x: CI covers the true median", tally.rate(tally.covered)])
+
+    # 4. growth: truth ln x (must not disagree) and truth x (must not agree), margin 0.1.
+    for law, role in [(np.log, "log"), (lambda x: x, "linear")]:
+        scale, tally = _truth_scale(design, law), Tally()
+        for _ in range(studies):
+            need = draw(law, scale, seed_sd * rng.standard_normal(s))
+            resampler = SeedResampler(range(s), replicates, rng)
+            point, reps = _medians(design, _cells(design, need), resampler)
+            valid = np.isfinite(point)
+            if valid.sum() < 2:
+                tally.add(None)
+                continue
+            _, gamma_ci = _exponent(design, point, reps, s)
+            both = np.vstack([point[valid][None], reps[:, valid]])
+            points = np.isfinite(both).sum(axis=1)
+            gap = (
+                fit_law_batch("power", design.x[valid], both)["loss"] - fit_log_law_batch(design.x[valid], both)["loss"]
+            )
+            gap = gap / points
+            gap_ci = expanded_percentile_interval(gap[0], gap[1:], CONFIDENCE, s)
+            by_gap, by_gamma = verdict(gap_ci, Region(low=0.0)), verdict(gamma_ci, Region(-0.1, 0.1))
+            judged = "agrees" if "agrees" in (by_gap, by_gamma) else (
+                "disagrees" if by_gap == by_gamma == "disagrees" else "inconclusive")  # fmt: skip
+            tally.add(None, judged)
+        if role == "log":
+            rows.append([design.name, "growth", "truth ln x: false disagrees", tally.rate(tally.disagrees)])
+            rows.append([design.name, "growth", "truth ln x: agrees", tally.rate(tally.agrees)])
+        else:
+            rows.append([design.name, "growth", "truth x: false agrees", tally.rate(tally.agrees)])
+    return rows
+
+
+def simulate_paired(study_file: str, studies: int, replicates: int, rng) -> list[list[str]]:
+    """A paired difference of an outcome over a study's seeds: each seed's two outcomes share
+    its data (sd 0.03 across seeds), their difference has its own noise (sd 0.02); truth 0.02
+    (coverage) and 0 against "> 0" (false agrees)."""
+    study = load_study(STUDIES / study_file, "quick")
+    seeds, name, rows = len({r.seed for r in study.runs}), f"{study.name} [quick]", []
+    for truth, role in [(0.02, "coverage"), (0.0, "edge")]:
+        tally = Tally()
+        for _ in range(studies):
+            shared = 0.7 + 0.03 * rng.standard_normal(seeds)
+            difference = (shared + truth + 0.02 * rng.standard_normal(seeds)) - shared
+            resampler = SeedResampler(range(seeds), replicates, rng)
+            reps = resampler.panel(difference[:, None]).mean(axis=1)
+            estimate = float(difference.mean())
+            ci = expanded_percentile_interval(estimate, reps, CONFIDENCE, seeds)
+            tally.add(ci[0] <= truth <= ci[1], verdict(ci, Region.of(above=0.0)))
+        if role == "coverage":
+            rows.append([name, "paired", "difference 0.02: CI covers it", tally.rate(tally.covered)])
+        else:
+            rows.append([name, "paired", "difference 0, claim > 0: false agrees", tally.rate(tally.agrees)])
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--studies", type=int, default=1000, help="simulated studies per row")
+    parser.add_argument("--replicates", type=int, default=1000, help="bootstrap replicates per study")
+    parser.add_argument("--seed-sd", type=float, default=0.3, help="sd of a seed's log need, shared across x")
+    parser.add_argument("--cell-sd", type=float, default=0.3, help="sd of each cell's own log need")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    designs = [
+        design_of("qstr_hierarchy.toml", "task.seq_len", "transformer"),
+        design_of("qstr_hierarchy.toml", "task.seq_len", "ffn"),
+        design_of("setfind2_setsize.toml", "task.set_size"),
+    ]
+    print(
+        f"{args.studies} studies per row, {args.replicates} replicates, seed sd {args.seed_sd}, cell sd {args.cell_sd}"
+    )
+    print("| design | claim kind | what | rate |\n|---|---|---|---|")
+    for design in designs:
+        start = time.perf_counter()
+        for row in simulate(design, args.studies, args.replicates, args.seed_sd, args.cell_sd, rng):
+            print("| " + " | ".join(row) + " |", flush=True)
+        print(f"<!-- {design.name}: {time.perf_counter() - start:.0f} s -->", flush=True)
+    for row in simulate_paired("mnist100_init.toml", args.studies, args.replicates, rng):
+        print("| " + " | ".join(row) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
