@@ -17,7 +17,7 @@ document. Times are wall seconds on this machine; docs/performance.md records th
 The baseline, in the same run for stores up to ``--baseline-up-to`` runs, is the same
 analysis as samplelab computed it before it was vectorised: one statsmodels Kaplan–Meier
 per bootstrap replicate for the KM median, one SciPy isotonic regression (PAVA) per
-replicate for n*, and every replicate row fitted (not each distinct row once). Both
+replicate for n*, one median bracket per replicate, on the same whole-seed draws. Both
 documents must be equal, to the last bit.
 """
 
@@ -33,13 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
-from samplelab.analysis import fits
+from samplelab.analysis import resample
 from samplelab.analysis.document import analyze_study
 from samplelab.analysis.runs import load_study_runs
 from samplelab.ledger.store import ResultStore, RunRecord
 from samplelab.spec.run_config import canonical_json
 from samplelab.spec.study import load_study
 from samplelab.stats import nstar
+from samplelab.stats.interval_censored import first_success, median_bracket
 from samplelab.stats.survival import kaplan_meier
 
 SET_SIZES = [2, 4, 8, 16]
@@ -151,50 +152,55 @@ def analyze(study_path: Path, store_path: Path) -> tuple[dict, dict[str, float]]
     return document, times
 
 
-def _km_median_replicates_per_replicate(cell, replicates, rng):
-    values = np.empty(replicates)
-    size = len(cell.seeds)
-    for b in range(replicates):
-        pick = rng.integers(0, size, size)
-        median = kaplan_meier(cell.needed[pick], cell.reached[pick], (0.5,), 0.95).median.value
-        values[b] = np.nan if median is None else median
-    return values
+def _pava_n_star(log_sizes: np.ndarray, success: np.ndarray, level: float) -> float:
+    from scipy.optimize import isotonic_regression
+
+    seeds = success.shape[0]
+    fitted = isotonic_regression(success.mean(axis=0), weights=np.full(len(log_sizes), seeds), increasing=True).x
+    above = np.flatnonzero(fitted >= level - 1e-12)
+    if not above.size:
+        return np.inf
+    j = above[0]
+    t = 0.0 if j == 0 else (level - fitted[j - 1]) / (fitted[j] - fitted[j - 1])
+    return float(np.exp(log_sizes[0] if j == 0 else log_sizes[j - 1] + t * (log_sizes[j] - log_sizes[j - 1])))
 
 
 def _n_star_bootstrap_per_replicate(sizes, success, delta=0.1, *, method="isotonic", replicates=1000, rng=0):
-    from scipy.optimize import isotonic_regression
-
     sizes = np.asarray(sizes, dtype=np.float64)
     order = np.argsort(sizes)
     log_sizes, success = np.log(sizes[order]), np.asarray(success, dtype=bool)[:, order]
     generator = np.random.default_rng(rng)
-    seeds, level = success.shape[0], 1.0 - delta
-    result = np.empty(replicates)
-    for b in range(replicates):
-        fractions = success[generator.integers(0, seeds, seeds)].mean(axis=0)
-        fitted = isotonic_regression(fractions, weights=np.full(len(sizes), seeds), increasing=True).x
-        above = np.flatnonzero(fitted >= level - 1e-12)
-        if not above.size:
-            result[b] = np.inf
-            continue
-        j = above[0]
-        t = 0.0 if j == 0 else (level - fitted[j - 1]) / (fitted[j] - fitted[j - 1])
-        crossing = log_sizes[0] if j == 0 else log_sizes[j - 1] + t * (log_sizes[j] - log_sizes[j - 1])
-        result[b] = np.exp(crossing)
-    return result
+    seeds = success.shape[0]
+    return np.array([_pava_n_star(log_sizes, success[generator.integers(0, seeds, seeds)], 1.0 - delta)
+                     for _ in range(replicates)])  # fmt: skip
+
+
+def _cell_statistic_per_replicate(self, cell, y, delta=0.1, method="isotonic"):
+    """:meth:`SeedResampler.cell_statistic` one replicate at a time: statsmodels' KM, SciPy's
+    PAVA, the median bracket of one resample per call (the same draws)."""
+    position, present = self.positions(cell.seeds)
+    rows = [pick[kept] for pick, kept in zip(position, present, strict=True)]
+    if y == "median_bracket":
+        return np.concatenate(
+            [median_bracket(np.asarray(cell.sizes), first_success(cell.success[r])[None]) for r in rows]
+        )
+    if y == "km_median":
+        medians = [kaplan_meier(cell.needed[r], cell.reached[r], (0.5,), 0.95).median.value for r in rows]
+        return np.array([np.nan if m is None else m for m in medians])
+    log_sizes = np.log(np.asarray(cell.sizes, dtype=np.float64))
+    values = np.array([_pava_n_star(log_sizes, cell.success[r], 1.0 - delta) for r in rows])
+    return np.where(np.isfinite(values), values, np.nan)
 
 
 def baseline(study_path: Path, store_path: Path) -> tuple[dict, dict[str, float]]:
     """:func:`analyze` with the per-replicate estimators."""
-    saved = fits._km_median_replicates, nstar.n_star_bootstrap
-    fits._km_median_replicates, nstar.n_star_bootstrap = (
-        _km_median_replicates_per_replicate,
-        _n_star_bootstrap_per_replicate,
-    )
+    saved = resample.SeedResampler.cell_statistic, nstar.n_star_bootstrap
+    resample.SeedResampler.cell_statistic = _cell_statistic_per_replicate
+    nstar.n_star_bootstrap = _n_star_bootstrap_per_replicate
     try:
         return analyze(study_path, store_path)
     finally:
-        fits._km_median_replicates, nstar.n_star_bootstrap = saved
+        resample.SeedResampler.cell_statistic, nstar.n_star_bootstrap = saved
 
 
 def main() -> None:

@@ -25,8 +25,9 @@ outside by the margin — as Markdown rows for docs/analysis.md.
 from __future__ import annotations
 
 import argparse
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +39,26 @@ from samplelab.spec.run_config import N_TRAIN
 from samplelab.spec.study import load_study
 from samplelab.stats.bootstrap import expanded_percentile_interval
 from samplelab.stats.powerlaw import fit_law_batch, fit_log_law_batch
-from samplelab.stats.survival import KaplanMeier, Quantile, km_quantile_batch
+from samplelab.stats.survival import KaplanMeier, Quantile, kaplan_meier, km_quantile_batch
 from samplelab.stats.verdict import Region, verdict
 
 STUDIES = Path(__file__).resolve().parent.parent / "studies"
 CONFIDENCE = 0.95
+
+
+CALIBRATION: list[dict] = []  # what --write stores: per design and claim kind, coverage and widening
+
+
+def _record(design: Design, kind: str, tally: Tally) -> None:
+    study, series = design.name.split(" [")[0], design.name.split("] ")[1] if "] " in design.name else None
+    CALIBRATION.append({"study": study, "profile": "quick", "kind": kind, "series": series,
+                        "coverage": tally.covered / tally.total, "widen_by": tally.widening()})  # fmt: skip
+
+
+def _estimate(design: Design, cell: Cell) -> float:
+    if design.regime == "fixed":
+        return cell.median_bracket[1]
+    return np.nan if cell.km.median.value is None else cell.km.median.value
 
 
 @dataclass
@@ -119,18 +135,36 @@ def _truth_scale(design: Design, law) -> float:
     return middle / law(np.sqrt(design.x[0] * design.x[-1]))
 
 
+def needed_factor(estimate: float, interval, truth: float) -> float:
+    """How far an interval must be widened about its estimate to cover ``truth`` (≤ 1: it does)."""
+    low, high = interval
+    if not np.isfinite(estimate) or np.isnan(low) or np.isnan(high):
+        return np.inf
+    if truth == estimate:
+        return 0.0
+    side = estimate - low if truth < estimate else high - estimate
+    return abs(truth - estimate) / side if side > 0 else np.inf
+
+
 @dataclass
 class Tally:
     covered: int = 0
     agrees: int = 0
     disagrees: int = 0
     total: int = 0
+    factors: list = field(default_factory=list)
 
-    def add(self, covered: bool | None, judged: str | None = None) -> None:
+    def add(self, covered: bool | None, judged: str | None = None, factor: float | None = None) -> None:
         self.total += 1
         self.covered += bool(covered)
         self.agrees += judged == "agrees"
         self.disagrees += judged == "disagrees"
+        if factor is not None:
+            self.factors.append(factor)
+
+    def widening(self) -> float:
+        """The least factor ≥ 1 that makes the intervals cover in ``CONFIDENCE`` of the studies."""
+        return max(1.0, float(np.quantile(self.factors, CONFIDENCE, method="inverted_cdf")))
 
     def rate(self, count: int) -> str:
         return f"{count / self.total:.1%}" if self.total else "—"
@@ -153,13 +187,16 @@ def simulate(design: Design, studies: int, replicates: int, seed_sd: float, cell
             need = draw(law, scale, seed_sd * rng.standard_normal(s))
             resampler = SeedResampler(range(s), replicates, rng)
             point, reps = _medians(design, _cells(design, need), resampler)
-            _, ci = _exponent(design, point, reps, s)
-            tally.add(ci[0] <= gamma <= ci[1], verdict(ci, Region.of(above=1.0, margin=0.25)))
+            estimate, ci = _exponent(design, point, reps, s)
+            factor = needed_factor(estimate, ci, gamma)
+            tally.add(ci[0] <= gamma <= ci[1], verdict(ci, Region.of(above=1.0, margin=0.25)), factor)
         label = {"coverage": "γ = 1: CI covers γ", "edge": "bound γ ≥ 1 (margin 0.25), truth 0.75: false disagrees",
                  "beyond": "bound γ ≥ 1 (margin 0.25), truth 0.5: false agrees"}[role]  # fmt: skip
         shown = {"coverage": tally.rate(tally.covered), "edge": tally.rate(tally.disagrees),
                  "beyond": tally.rate(tally.agrees)}[role]  # fmt: skip
         rows.append([design.name, "exponent (bound, equivalence)", label, shown])
+        if role == "coverage":
+            _record(design, "exponent", tally)
 
     # 2. compare: γ(a) − γ(b) with the seeds shared, truths 1 and 0.5 (coverage), then equal
     #    truths against "> 0" (false agrees).
@@ -179,12 +216,15 @@ def simulate(design: Design, studies: int, replicates: int, seed_sd: float, cell
             difference = fitted[0][0] - fitted[1][0]
             ci = expanded_percentile_interval(difference, fitted[0][1] - fitted[1][1], CONFIDENCE, s)
             truth = gammas[0] - gammas[1]
-            tally.add(ci[0] <= truth <= ci[1], verdict(ci, Region.of(above=0.0)))
+            tally.add(ci[0] <= truth <= ci[1], verdict(ci, Region.of(above=0.0)), needed_factor(difference, ci, truth))
+        if role == "coverage":
+            _record(design, "compare", tally)
         label = "γ 1 vs 0.5: CI covers 0.5" if role == "coverage" else "equal γ, claim > 0: false agrees"
         rows.append([design.name, "compare", label, tally.rate(tally.covered if role == "coverage" else tally.agrees)])
 
-    # 3. band: the median ÷ x per x, truth y = 6x: coverage of 6 at every x.
-    tally = Tally()
+    # 3. band: the median ÷ x per x, truth y ∝ x: coverage of the true median at every x, by
+    #    the whole-seed bootstrap and (online) by the KM median's own Brookmeyer–Crowley CI.
+    tally, km_tally = Tally(), Tally()
     law = lambda x: x  # noqa: E731
     scale = _truth_scale(design, law)
     for _ in range(studies):
@@ -203,8 +243,19 @@ def simulate(design: Design, studies: int, replicates: int, seed_sd: float, cell
                     if value is not None
                     else (design.grid[-1], np.inf)
                 )
-            tally.add(ci[0] <= scale * design.x[j] <= ci[1])
-    rows.append([design.name, "band", "median ÷ x: CI covers the true median", tally.rate(tally.covered)])
+            truth, estimate = scale * design.x[j], _estimate(design, cell)
+            tally.add(ci[0] <= truth <= ci[1], None, needed_factor(estimate, ci, truth))
+            if design.regime == "online":
+                low, high = kaplan_meier(cell.needed, cell.reached, (0.5,), CONFIDENCE).median.ci
+                km_ci = (0.0 if low is None else low, np.inf if high is None else high)
+                km_tally.add(km_ci[0] <= truth <= km_ci[1], None, needed_factor(estimate, km_ci, truth))
+    _record(design, "band", tally)
+    rows.append([design.name, "band", "median ÷ x: bootstrap CI covers the true median", tally.rate(tally.covered)])
+    if design.regime == "online":
+        _record(design, "band_km", km_tally)
+        rows.append(
+            [design.name, "band", "median ÷ x: KM (Brookmeyer–Crowley) CI covers it", km_tally.rate(km_tally.covered)]
+        )
 
     # 4. growth: truth ln x (must not disagree) and truth x (must not agree), margin 0.1.
     for law, role in [(np.log, "log"), (lambda x: x, "linear")]:
@@ -252,12 +303,17 @@ def simulate_paired(study_file: str, studies: int, replicates: int, rng) -> list
             reps = resampler.panel(difference[:, None]).mean(axis=1)
             estimate = float(difference.mean())
             ci = expanded_percentile_interval(estimate, reps, CONFIDENCE, seeds)
-            tally.add(ci[0] <= truth <= ci[1], verdict(ci, Region.of(above=0.0)))
+            tally.add(ci[0] <= truth <= ci[1], verdict(ci, Region.of(above=0.0)), needed_factor(estimate, ci, truth))
         if role == "coverage":
+            CALIBRATION.append({"study": study.name, "profile": "quick", "kind": "paired", "series": None,
+                                "coverage": tally.covered / tally.total, "widen_by": tally.widening()})  # fmt: skip
             rows.append([name, "paired", "difference 0.02: CI covers it", tally.rate(tally.covered)])
         else:
             rows.append([name, "paired", "difference 0, claim > 0: false agrees", tally.rate(tally.agrees)])
     return rows
+
+
+CALIBRATION_FILE = Path(__file__).resolve().parent.parent / "src" / "samplelab" / "analysis" / "calibration.json"
 
 
 def main() -> None:
@@ -266,6 +322,7 @@ def main() -> None:
     parser.add_argument("--replicates", type=int, default=1000, help="bootstrap replicates per study")
     parser.add_argument("--seed-sd", type=float, default=0.3, help="sd of a seed's log need, shared across x")
     parser.add_argument("--cell-sd", type=float, default=0.3, help="sd of each cell's own log need")
+    parser.add_argument("--write", action="store_true", help=f"store the widening factors in {CALIBRATION_FILE.name}")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     designs = [
@@ -273,9 +330,10 @@ def main() -> None:
         design_of("qstr_hierarchy.toml", "task.seq_len", "ffn"),
         design_of("setfind2_setsize.toml", "task.set_size"),
     ]
-    print(
+    settings = (
         f"{args.studies} studies per row, {args.replicates} replicates, seed sd {args.seed_sd}, cell sd {args.cell_sd}"
     )
+    print(settings)
     print("| design | claim kind | what | rate |\n|---|---|---|---|")
     for design in designs:
         start = time.perf_counter()
@@ -284,6 +342,26 @@ def main() -> None:
         print(f"<!-- {design.name}: {time.perf_counter() - start:.0f} s -->", flush=True)
     for row in simulate_paired("mnist100_init.toml", args.studies, args.replicates, rng):
         print("| " + " | ".join(row) + " |", flush=True)
+    # qstr_simple's quick design is qstr_hierarchy's (same N, seeds, budgets, evaluations): same numbers.
+    for series in ("transformer", "ffn"):
+        twin, measured = (
+            design_of("qstr_simple.toml", "task.seq_len", series),
+            design_of("qstr_hierarchy.toml", "task.seq_len", series),
+        )
+        if (
+            all(np.array_equal(getattr(twin, f), getattr(measured, f)) for f in ("x", "grid"))
+            and twin.seeds == measured.seeds
+        ):
+            CALIBRATION.extend({**e, "study": "qstr_simple"} for e in list(CALIBRATION)
+                               if e["study"] == "qstr_hierarchy" and e["series"] == series)  # fmt: skip
+    print("\n| study | claim kind | series | coverage | widen by |\n|---|---|---|---|---|")
+    for entry in CALIBRATION:
+        print(f"| {entry['study']} [quick] | {entry['kind']} | {entry['series'] or 'all'} | {entry['coverage']:.1%} | "
+              f"{entry['widen_by']:.2f} |")  # fmt: skip
+    if args.write:
+        CALIBRATION_FILE.write_text(json.dumps({"settings": settings, "command": "python bench/calibration.py --write",
+                                                "entries": CALIBRATION}, indent=1) + "\n")  # fmt: skip
+        print(f"wrote {CALIBRATION_FILE}")
 
 
 if __name__ == "__main__":

@@ -70,8 +70,19 @@ def _allows_text(claim: dict, symbol: str) -> str:
     return text + (f" (margin {margin:g})" if margin else "")
 
 
+def _coverage_text(claim: dict) -> str:
+    """The interval's coverage measured on the study's design (bench/calibration.py), if it was."""
+    coverage = claim.get("coverage")
+    if claim["kind"] in ("reached", "not_reached"):
+        return "exact (Clopper–Pearson)"
+    if not coverage:
+        return "not simulated"
+    widened = f", widened ×{coverage['widened_by']:.2f}" if coverage["widened_by"] > 1 else ""
+    return f"{coverage['simulated']:.0%} simulated{widened}"
+
+
 def claim_rows(document: dict) -> list[dict[str, str]]:
-    """Rows of the claim table for one study: study, claim, kind, measured, allows, verdict."""
+    """Rows of the claim table for one study: study, claim, kind, measured, allows, coverage, verdict."""
     study = f"{document['study']} [{document['profile']}]"
     rows = []
     for claim in document.get("claims", []):
@@ -89,6 +100,7 @@ def claim_rows(document: dict) -> list[dict[str, str]]:
                 "kind": claim["kind"],
                 "measured": measured,
                 "allows": _allows_text(claim, symbol),
+                "coverage": _coverage_text(claim),
                 "verdict": claim["verdict"],
             }
         )

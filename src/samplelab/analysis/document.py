@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from samplelab.analysis.calibration import calibrate
 from samplelab.analysis.cells import Cell, collect_cells, measure_name
 from samplelab.analysis.claims import ClaimData, evaluate_claim, theory_claims
 from samplelab.analysis.fits import fit_json, fit_series, sample_maximum_reason
@@ -107,6 +108,7 @@ def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 
     outcomes = cell_outcomes(runs, analysis, seed) if analysis.outcomes else []
     data = ClaimData(runs, cells, cell_documents, outcomes, analysis, resampler)
     claims = theory_claims(fits) + [evaluate_claim(data, claim) for claim in analysis.claims]
+    claims = calibrate(claims, runs.study.name, runs.study.profile, analysis.confidence)
     return {
         "schema": SCHEMA,
         "samplelab_version": __version__,

@@ -130,7 +130,7 @@ def print_claim_table(rows: list[dict[str, str]]) -> None:
         console.print("no claims: none of these studies states a theory or a claim", markup=False)
         return
     table = Table(title="claims: the seeds' statements beside what was measured (docs/analysis.md, Claims)")
-    columns = ("study", "claim", "kind", "measured", "allows")
+    columns = ("study", "claim", "kind", "measured", "allows", "coverage")
     for column in (*columns, "verdict"):
         table.add_column(column, overflow="fold")
     colour = {"agrees": "green", "disagrees": "red", "inconclusive": "yellow"}
