@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -359,8 +360,9 @@ def main() -> None:
         print(f"| {entry['study']} [quick] | {entry['kind']} | {entry['series'] or 'all'} | {entry['coverage']:.1%} | "
               f"{entry['widen_by']:.2f} |")  # fmt: skip
     if args.write:
-        CALIBRATION_FILE.write_text(json.dumps({"settings": settings, "command": "python bench/calibration.py --write",
-                                                "entries": CALIBRATION}, indent=1) + "\n")  # fmt: skip
+        document = {"settings": settings, "studies": args.studies, "date": time.strftime("%Y-%m-%d"),
+                    "command": "python bench/calibration.py " + " ".join(sys.argv[1:]), "entries": CALIBRATION}  # fmt: skip
+        CALIBRATION_FILE.write_text(json.dumps(document, indent=1) + "\n")
         print(f"wrote {CALIBRATION_FILE}")
 
 

@@ -108,3 +108,23 @@ def test_the_median_bracket_is_read_from_lifelines_turnbull_npmle():
             assert (low, high) == (edges[below[0]], sizes[below[0]])
         else:
             assert low == sizes[-1] and np.isnan(high)
+
+
+def test_calibration_widens_a_claims_intervals_about_their_estimates_and_judges_again(monkeypatch):
+    from samplelab.analysis import calibration
+
+    table = {("s", "quick", "band"): (0.88, 1.5)}
+    monkeypatch.setattr(calibration, "_entries", lambda: ("1000 studies", table))
+    claim = {
+        "kind": "band", "measures": "per_x", "y": "km_median", "region": [4, 8], "reason": None, "verdict": "agrees",
+        "values": [{"estimate": 6.0, "interval": [5.0, 7.5], "verdict": "agrees"},
+                   {"estimate": None, "interval": [9.0, None], "verdict": "disagrees"}],
+    }  # fmt: skip
+    (widened,) = calibration.calibrate([claim], "s", "quick", 0.95)
+    assert widened["values"][0]["interval"] == [4.5, 8.25] and widened["values"][0]["verdict"] == "inconclusive"
+    assert widened["values"][1]["interval"] == [9.0, None]  # no estimate: a censored cell keeps its bound
+    assert widened["verdict"] == "disagrees"
+    assert widened["coverage"] == {"nominal": 0.95, "simulated": 0.88, "widened_by": 1.5, "calibration": "1000 studies"}
+    other = {**claim, "coverage": None}
+    assert calibration.calibrate([other], "s", "quick", 0.9)[0]["coverage"] is None  # another level: not calibrated
+    assert calibration.calibrate([other], "t", "quick", 0.95)[0]["coverage"] is None  # another study
