@@ -223,10 +223,10 @@ margin = 0.1
 
 
 def test_a_median_beyond_the_budget_can_still_disagree_and_falling_needs_are_not_flat(tmp_path, capsys):
-    """1000·x passes the 4,000-sample budget at x ≥ 8: those medians are only known to exceed
+    """700·x passes the 4,000-sample budget at x ≥ 8: those medians are only known to exceed
     4000/x (250 and 500 per x), which is enough to lie outside [30, 90]. 1000/x falls as x grows:
     not "almost independent of x"."""
-    claims = _analyze(tmp_path, capsys, lambda h, x: 1000 * x if h == 1 else 1000 / x, CENSORED)
+    claims = _analyze(tmp_path, capsys, lambda h, x: 700 * x if h == 1 else 1000 / x, CENSORED)
     band = claims["heads 1 needs 30–90 per x"]
     assert band["verdict"] == "disagrees"
     censored = [v for v in band["values"] if v.get("censored")]
