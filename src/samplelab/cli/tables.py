@@ -161,6 +161,9 @@ def _print_analysis(document: dict) -> None:
             row.append("—" if cell["n_star"] is None else value_ci(cell["n_star"]))
         cells.add_row(*row)
     console.print(cells)
+    warnings = sorted({c["n_star"]["warning"] for c in document["cells"] if c["n_star"] and c["n_star"].get("warning")})
+    for warning in warnings:
+        console.print(f"n*: {warning}", markup=False)
     probe = document.get("attention_entropy")
     if probe:
         console.print(
