@@ -17,7 +17,7 @@ def _symbol(claim: dict) -> str:
         "growth": "γ",
         "per_x": f"{claim.get('y')} ÷ {(claim.get('x') or 'x').split('.')[-1]}",
         "rate": "success rate" if claim["kind"] == "reached" else "rate(control) − rate",
-    }.get(measures, measures.replace("_", " "))
+    }.get(measures, ("Δ " if claim["kind"] == "paired" else "") + measures.replace("_", " "))
 
 
 def _number(value: float | None, spec: str = ".3g") -> str:
@@ -34,7 +34,7 @@ def _value_text(claim: dict, value: dict, many: bool) -> str:
     if many or claim["kind"] in ("compare", "paired"):
         parts = [point_text(value.get("series") or value.get("point") or {}, "")]
         if "than" in value:
-            parts.append(f"vs {point_text(value['than'] or {}, 'all')}")
+            parts.append(f"{'−' if claim['kind'] == 'paired' else 'vs'} {point_text(value['than'] or {}, 'all')}")
         if "x" in value:
             parts.append(f"x={value['x']:g}")
         where = " ".join(p for p in parts if p) + ": "
