@@ -103,7 +103,8 @@ def test_success_rates_are_judged_by_exact_intervals_and_a_control_that_learns()
     }  # fmt: skip
     # The control (4 of 20) does not learn within the budget: a failure beside it shows nothing.
     assert (
-        results[3]["verdict"] == "inconclusive" and "control reached the threshold in 4 of 20 seeds" in results[3]["reason"]
+        results[3]["verdict"] == "inconclusive"
+        and "control reached the threshold in 4 of 20 seeds" in results[3]["reason"]
     )
     assert results[4]["verdict"] == "disagrees"  # both learn: the difference is ≈ 0
     few = _judge({"delta": 0.1, "claims": claims[:2]}, _cells([0, 5, 5], seeds=5))
