@@ -233,3 +233,33 @@ def test_a_median_beyond_the_budget_can_still_disagree_and_falling_needs_are_not
     assert [v["x"] for v in censored] == [8, 16] and all(v["verdict"] == "disagrees" for v in censored)
     assert censored[0]["interval"][0] == pytest.approx(4000 / 8, rel=0.02) and censored[0]["interval"][1] is None
     assert claims["heads 2 almost independent"]["verdict"] == "disagrees"
+
+
+HEADS = """
+[[analysis.claims]]
+kind = "not_reached"
+label = "one head does not learn"
+where = { "model.heads" = 1 }
+control = { "model.heads" = 2 }
+[[analysis.claims]]
+kind = "reached"
+label = "two heads learn"
+where = { "model.heads" = 2 }
+above = 0.5
+margin = 0
+"""
+
+
+def test_cannot_learn_is_inconclusive_when_the_control_does_not_learn_in_the_same_budget(tmp_path, capsys):
+    """Both need ~8,000 samples and the budget is 4,000: nothing reaches the threshold, so
+    "one head does not learn" shows nothing; with a learning control it is decided."""
+    claims = _analyze(tmp_path, capsys, lambda h, x: 8000, HEADS)
+    (value,) = claims["one head does not learn"]["values"]
+    assert claims["one head does not learn"]["verdict"] == "inconclusive"
+    assert "control reached the threshold in 0 of 32 seeds" in claims["one head does not learn"]["reason"]
+    assert claims["two heads learn"]["verdict"] == "disagrees" and value["control"]["reached"] == 0
+    learnt = _analyze(tmp_path, capsys, lambda h, x: 8000 if h == 1 else 100, HEADS)
+    (value,) = learnt["one head does not learn"]["values"]
+    assert learnt["one head does not learn"]["verdict"] == "agrees"  # 0/32 vs 32/32: [0.82, 1] ≥ 0.8
+    assert value["estimate"] == 1 and value["interval"][0] > 0.8
+    assert learnt["two heads learn"]["verdict"] == "agrees"
