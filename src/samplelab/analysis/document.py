@@ -88,6 +88,17 @@ def entropy_probe(records: list[RunRecord]) -> dict | None:
     }
 
 
+def _theory_verdicts_as_judged(fits: list[dict], claims: list[dict]) -> None:
+    """Each fit's ``theory.verdict`` as its claim judged it, calibration included."""
+    for claim in claims:
+        if claim["source"] != "fit":
+            continue
+        for value in claim["values"]:
+            for fit in fits:
+                if fit["fit_index"] == value["fit_index"] and fit["series"] == value["series"]:
+                    fit["theory"]["verdict"] = value["verdict"]
+
+
 def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 0) -> dict:
     """The analysis document of a study's stored runs (schema ``samplelab.analysis/2``).
 
@@ -109,6 +120,7 @@ def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 
     data = ClaimData(runs, cells, cell_documents, outcomes, analysis, resampler)
     claims = theory_claims(fits) + [evaluate_claim(data, claim) for claim in analysis.claims]
     claims = calibrate(claims, runs.study.name, runs.study.profile, analysis.confidence)
+    _theory_verdicts_as_judged(fits, claims)
     return {
         "schema": SCHEMA,
         "samplelab_version": __version__,
