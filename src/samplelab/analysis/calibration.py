@@ -65,14 +65,6 @@ def _widen(interval: list, estimate: float, factor: float) -> list:
     ]
 
 
-def _region(limits: list | None) -> Region | None:
-    """A region from its JSON form (``null`` limits: open)."""
-    if limits is None:
-        return None
-    low, high = limits
-    return Region(-float("inf") if low is None else low, float("inf") if high is None else high)
-
-
 def calibrate(claims: list[dict], study: str, profile: str, confidence: float) -> list[dict]:
     """The claims with their intervals widened as their design's calibration says (see the module docstring)."""
     settings, table = _entries()
@@ -82,12 +74,12 @@ def calibrate(claims: list[dict], study: str, profile: str, confidence: float) -
         if entry is None:
             continue
         coverage, factor = entry
-        region = _region(claim["region"])
+        region = Region.from_limits(claim["region"])
         for value in claim["values"]:
             if value.get("estimate") is None or factor <= 1.0:
                 continue
             value["interval"] = _widen(value["interval"], value["estimate"], factor)
-            value_region = _region(value.get("region")) or region
+            value_region = Region.from_limits(value.get("region")) or region
             if value_region is not None and value.get("reason") is None:
                 value["verdict"] = verdict(value["interval"], value_region)
         if not claim["reason"]:

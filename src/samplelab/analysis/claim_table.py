@@ -4,6 +4,7 @@ measured (each series or point with its interval), the region it allows, and its
 from __future__ import annotations
 
 from samplelab.analysis.text import EXPONENT_SYMBOL, interval_text, point_text
+from samplelab.stats.verdict import Region
 
 VERDICT_COUNTS = ("agrees", "disagrees", "inconclusive")
 
@@ -56,15 +57,7 @@ def _allows_text(claim: dict, symbol: str) -> str:
         values = ", ".join(_number(v["predicted"]) for v in claim["values"])
         relation = {"equal": "=", "above": "≥", "below": "≤"}[claim["relation"]]
         return f"{symbol} {relation} {claim['expression']} ({values}), margin {margin:g}"
-    low, high = (float("-inf") if region[0] is None else region[0]), (float("inf") if region[1] is None else region[1])
-    if low == float("-inf") and high == float("inf"):
-        text = f"any {symbol}"
-    elif high == float("inf"):
-        text = f"{symbol} ≥ {low:.3g}"
-    elif low == float("-inf"):
-        text = f"{symbol} ≤ {high:.3g}"
-    else:
-        text = f"{symbol} ∈ [{low:.3g}, {high:.3g}]"
+    text = Region.from_limits(region).text(symbol)
     if claim["kind"] == "not_reached":
         text += ", once the control reaches it in ≥ 1 − δ of its runs"
     return text + (f" (margin {margin:g})" if margin else "")

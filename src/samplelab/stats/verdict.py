@@ -51,6 +51,14 @@ class Region:
             high = below
         return cls(low - margin, high + margin)
 
+    @classmethod
+    def from_limits(cls, limits: tuple | list | None) -> Region | None:
+        """A region from its JSON form ``[low, high]`` (``None`` limits: open); ``None`` stays ``None``."""
+        if limits is None:
+            return None
+        low, high = limits
+        return cls(-math.inf if low is None else low, math.inf if high is None else high)
+
     def text(self, symbol: str = "x", spec: str = ".3g") -> str:
         """``x ≥ 0.8``, ``x ≤ 0.1`` or ``x ∈ [0.67, 1.33]``."""
         if math.isinf(self.low) and math.isinf(self.high):
