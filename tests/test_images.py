@@ -129,6 +129,31 @@ def test_allocation_picks_units_with_probability_falling_exponentially_in_their_
     np.testing.assert_allclose((bumps > 0).mean(axis=0), expected / expected.sum(), atol=0.005)
 
 
+def test_allocation_bumps_one_unit_per_example_in_the_network_or_in_each_layer():
+    """Seed 000's words: "adds +0.001 to one hidden unit per sample" — one unit of all 48
+    hidden units per example (network, the default), drawn ∝ exp(−5·m) over all of them;
+    the other reading bumps one unit of each layer."""
+    from samplelab.models.mlp import MLP
+
+    def bumps(scope):
+        config = MLPConfig(widths=(32, 16), init="zero", allocation_scope=scope)
+        model = MLP(config, jax.random.key(0), input_shape=(1, 8), output_dim=2)
+        state = (jnp.zeros(32), jnp.full(16, 0.3))  # the second layer's units more active: chosen less
+        return [np.asarray(b) for b in model.allocation_bumps(jax.random.key(1), state, 20_000)]
+
+    network = bumps(None)
+    assert [b.shape for b in network] == [(20_000, 32), (20_000, 16)]
+    per_example = sum((b > 0).sum(axis=1) for b in network)
+    assert np.all(per_example == 1) and np.allclose(sum(b.sum(axis=1) for b in network), 1e-3)
+    weights = np.concatenate([np.ones(32), np.full(16, np.exp(-5 * 0.3))])
+    assert (network[1] > 0).sum(axis=1).mean() == pytest.approx(weights[32:].sum() / weights.sum(), abs=0.01)
+    layer = bumps("layer")
+    assert all(np.all((b > 0).sum(axis=1) == 1) for b in layer)
+    assert MLPConfig(init="zero").allocation_scope == "network" and MLPConfig().allocation_scope is None
+    with pytest.raises(ValueError, match="allocation_scope is used with neuron allocation only"):
+        MLPConfig(allocation_scope="layer")
+
+
 def _digits_config(model, steps=300, **optimizer):
     return resolve_run_config(
         {

@@ -11,23 +11,29 @@
 * ``zero``: every weight and bias 0, with *neuron allocation* switched on (below).
 
 Neuron allocation (seed 000's "neurons turn on"; on by default only for ``zero``): during
-training, after each hidden activation, every example adds ``allocation_bump`` (0.001) to
-one hidden unit, unit ``j`` chosen with probability ∝ ``exp(−allocation_temperature ·
-m_j)`` (temperature 5), where ``m_j`` is a running mean of unit ``j``'s mean |activation|
-(``m ← μ·m + (1−μ)·mean_batch |a_j|``, μ = ``allocation_momentum``). The bump is a constant,
-so gradients pass straight through. Without it a zero-initialised net has zero gradients
-everywhere but the output bias. Evaluation does not add the bump.
+training, every example adds ``allocation_bump`` (0.001) to one hidden unit after its
+activation, unit ``j`` chosen with probability ∝ ``exp(−allocation_temperature · m_j)``
+(temperature 5), where ``m_j`` is a running mean of unit ``j``'s mean |activation|
+(``m ← μ·m + (1−μ)·mean_batch |a_j|``, μ = ``allocation_momentum``). ``allocation_scope``
+says among which units: ``network`` (the default), one unit of all the hidden layers' units
+per example — the seed author's words, "a straight-through layer adds +0.001 to one hidden
+unit per sample"; ``layer``, one unit in each hidden layer per example (before session 9
+the only reading). The bump is a constant, so gradients pass straight through. Without it a
+zero-initialised net has zero gradients everywhere but the output bias. Evaluation does not
+add the bump.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from typing import Literal
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from samplelab.models.base import MODELS, ModelConfig
 
@@ -51,6 +57,22 @@ class MLPConfig(ModelConfig):
     allocation_bump: float = Field(1e-3, gt=0, le=1)
     allocation_temperature: float = Field(5.0, ge=0, le=1000)
     allocation_momentum: float = Field(0.99, ge=0, lt=1)
+    allocation_scope: Literal["network", "layer"] | None = Field(
+        None, validate_default=True, description="one bumped unit per example in the network or in each layer"
+    )
+
+    @field_validator("allocation_scope")
+    @classmethod
+    def _scope_only_when_allocating(cls, scope: str | None, info: ValidationInfo) -> str | None:
+        """``network`` by default when the net allocates; nothing when it does not (so the run
+        keys of nets without allocation stay as they were)."""
+        allocation = info.data.get("allocation")
+        allocates = info.data.get("init") == "zero" if allocation is None else allocation
+        if not allocates and scope is not None:
+            raise ValueError(
+                "allocation_scope is used with neuron allocation only — fix: remove it or set allocation = true"
+            )
+        return (scope or "network") if allocates else None
 
     @model_validator(mode="after")
     def _sparsity_needs_sparse(self) -> MLPConfig:
@@ -129,6 +151,17 @@ class MLP(eqx.Module):
         """Running mean |activation| per hidden unit, one ``[width]`` array per hidden layer."""
         return tuple(jnp.zeros(width) for width in self.config.widths)
 
+    def allocation_bumps(self, key: jax.Array, state: tuple[jax.Array, ...], batch: int) -> list[jax.Array]:
+        """What allocation adds to each hidden layer's activations, ``[batch, width]`` per layer:
+        per example one unit of the whole network (``network``) or of each layer (``layer``)."""
+        config = self.config
+        bump_of = functools.partial(allocation_bump, temperature=config.allocation_temperature,
+                                    size=config.allocation_bump)  # fmt: skip
+        if config.allocation_scope == "network":
+            bumps = bump_of(key, jnp.concatenate(state), batch)
+            return jnp.split(bumps, list(itertools.accumulate(config.widths[:-1])), axis=1)
+        return [bump_of(k, m, batch) for k, m in zip(jax.random.split(key, len(state)), state, strict=True)]
+
     def train_batch(self, inputs: jax.Array, key: jax.Array, state: tuple[jax.Array, ...]):
         """Training forward pass of a batch ``inputs [B, T, W] → outputs [B, 1, out]`` with
         neuron allocation when on; returns the updated running means too."""
@@ -136,16 +169,10 @@ class MLP(eqx.Module):
         if not self.allocates:
             return self.forward(h)[0][:, None, :], state
         config = self.config
-        layer_keys = jax.random.split(key, len(state))
+        bumps_by_layer = self.allocation_bumps(key, state, h.shape[0])
 
         def bump(layer, activations):
-            return allocation_bump(
-                layer_keys[layer],
-                state[layer],
-                activations.shape[0],
-                config.allocation_temperature,
-                config.allocation_bump,
-            ).astype(activations.dtype)
+            return bumps_by_layer[layer].astype(activations.dtype)
 
         logits, hidden = self.forward(h, bump)
         momentum = config.allocation_momentum

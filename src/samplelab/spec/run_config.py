@@ -34,7 +34,9 @@ RUN_KEY_SCHEMA = 2
 # schema bump instead.
 IDENTITY_DEFAULTS: dict[str, dict[str, Any]] = {
     "training": {"validation_size": 0, "stop_below_relative": None},
-    "model": {"causal": False},
+    # allocation_scope is None for a net without neuron allocation: its keys stay as they were;
+    # a net that allocates (zero init) gets "network" and new keys, as its numbers change.
+    "model": {"causal": False, "allocation_scope": None},
 }
 
 
@@ -205,8 +207,16 @@ def run_key(config: RunConfig, seed: int) -> str:
     Measurement settings (thresholds) are applied when reading, so changing them never
     retrains a finished run.
     """
-    payload = canonical_json({"config": training_identity(config), "seed": seed, "schema": RUN_KEY_SCHEMA})
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+    return run_keys(config, [seed])[0]
+
+
+def run_keys(config: RunConfig, seeds: list[int]) -> list[str]:
+    """:func:`run_key` of ``config`` at each of ``seeds`` (its identity dumped once)."""
+    # canonical_json({"config": …, "seed": seed, "schema": …}) with the config serialised once
+    # (sorted keys: config, schema, seed); a test checks the bytes are the same.
+    head = f'{{"config":{canonical_json(training_identity(config))},"schema":{canonical_json(RUN_KEY_SCHEMA)},"seed":'
+    payloads = (f"{head}{int(seed)}}}" for seed in seeds)
+    return [hashlib.sha256(payload.encode()).hexdigest()[:16] for payload in payloads]
 
 
 def shape_key(config: RunConfig) -> str:

@@ -2,8 +2,12 @@
 
 One example is a sequence of ``N`` tokens. Per run, drawn once and fixed for its train and
 test data: position embeddings ``E ∈ {±1/√d_e}^{N × d_e}`` with ``d_e = ⌊5 ln N⌋`` (at
-least 1), and read-out directions ``u_1 … u_q``, independent and uniform on the unit
-sphere of ``R^d``. Per example:
+least 1), uniform among those whose N rows are distinct (``distinct_positions``, the
+default: rows drawn independently, then any row equal to an earlier one drawn again until
+none is; with independent rows, at N = 2 and d_e = 3 the two rows coincide with
+probability 1/8, and the task cannot then be learnt below MSE 0.5, its threshold), and
+read-out directions ``u_1 … u_q``, independent and uniform on the unit sphere of ``R^d``.
+Per example:
 
 * tokens ``X_j ~ N(0, I_d)``, ``j = 0 … N−1`` (``d = token_dim``, 10 by default);
 * retrieval indices ``t_{i,k} ~ U{0 … N−1}``, independent for every position ``i`` and
@@ -35,7 +39,7 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from samplelab.tasks.base import TASKS, TaskConfig
 
@@ -50,6 +54,17 @@ class QstrConfig(TaskConfig):
     target: Literal["product", "sum"] = Field("product", description="g for q > 1 (q = 1: the read-out)")
     simple: bool = Field(False, description="one set of indices shared by all positions")
     embed_dim: int | None = Field(None, ge=1, le=4096, description="d_e; default ⌊5 ln N⌋")
+    distinct_positions: bool = Field(True, description="position embeddings with N distinct rows")
+
+    @model_validator(mode="after")
+    def _room_for_distinct_rows(self) -> QstrConfig:
+        d_e = self.embed_dim or default_embed_dim(self.seq_len)
+        if self.distinct_positions and d_e < math.log2(self.seq_len):
+            raise ValueError(
+                f"embed_dim {d_e}: {2**d_e} sign patterns cannot give {self.seq_len} distinct positions — fix: set "
+                f"embed_dim ≥ {math.ceil(math.log2(self.seq_len))} or distinct_positions = false"
+            )
+        return self
 
 
 def default_embed_dim(seq_len: int) -> int:
@@ -77,6 +92,8 @@ class Qstr:
         """``{"E": [N, d_e] ±1/√d_e, "u": [q, d] unit rows}``."""
         k_embed, k_read = jax.random.split(key)
         signs = jax.random.rademacher(k_embed, (self.seq_len, self.embed_dim), dtype=jnp.float32)
+        if self.config.distinct_positions:
+            signs = _redraw_repeated_rows(jax.random.fold_in(k_embed, 1), signs)
         directions = jax.random.normal(k_read, (self.q, self.token_dim))
         return {
             "E": signs / math.sqrt(self.embed_dim),
@@ -107,6 +124,26 @@ class Qstr:
         return jnp.mean((outputs[:, 0] - target) ** 2)
 
     metric = loss
+
+
+def _repeated_rows(signs: jax.Array) -> jax.Array:
+    """``[N]``: whether each ±1 row equals an earlier one (equal rows: inner product d_e)."""
+    equal = signs @ signs.T == signs.shape[1]
+    return jnp.any(jnp.tril(equal, k=-1), axis=1)
+
+
+@jax.jit  # compiled once per shape: an eager while_loop would compile at every call
+def _redraw_repeated_rows(key: jax.Array, signs: jax.Array) -> jax.Array:
+    """``signs`` ``[N, d_e]`` with every row that repeats an earlier one drawn again, until the
+    rows are distinct: by symmetry, uniform over the matrices with distinct rows."""
+
+    def redraw(carry):
+        key, signs = carry
+        key, k_new = jax.random.split(key)
+        fresh = jax.random.rademacher(k_new, signs.shape, dtype=signs.dtype)
+        return key, jnp.where(_repeated_rows(signs)[:, None], fresh, signs)
+
+    return jax.lax.while_loop(lambda carry: jnp.any(_repeated_rows(carry[1])), redraw, (key, signs))[1]
 
 
 @TASKS.register(
