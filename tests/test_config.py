@@ -9,7 +9,15 @@ import pytest
 
 from samplelab.cli import main
 from samplelab.core.errors import ConfigError
-from samplelab.spec.run_config import resolve_run_config, run_key, shape_key
+from samplelab.spec.run_config import (
+    RUN_KEY_SCHEMA,
+    canonical_json,
+    resolve_run_config,
+    run_key,
+    run_keys,
+    shape_key,
+    training_identity,
+)
 from samplelab.spec.study import load_study
 
 BASE = """
@@ -149,6 +157,22 @@ def test_run_key_ignores_measurement_but_not_training():
     lr = resolve_run_config({**base, "optimizer": {"lr": 0.01}})
     assert shape_key(a) == shape_key(lr) and run_key(a, 0) != run_key(lr, 0)
     assert shape_key(a) != shape_key(c)
+
+
+def test_run_keys_hash_the_canonical_payload_of_each_seed():
+    """run_keys serialises a config once per grid point: its bytes must stay those of the
+    canonical payload, or every stored run would train again."""
+    import hashlib
+
+    config = resolve_run_config({"task": {"name": "qstr", "seq_len": 4}, "model": {"name": "rnn"}})
+    seeds = [0, 1, 7, 2**32 - 1]
+    expected = [
+        hashlib.sha256(
+            canonical_json({"config": training_identity(config), "seed": s, "schema": RUN_KEY_SCHEMA}).encode()
+        ).hexdigest()[:16]
+        for s in seeds
+    ]
+    assert run_keys(config, seeds) == expected == [run_key(config, s) for s in seeds]
 
 
 def test_zipped_grid_keys_vary_fields_together(write_study):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.special import logit
 
 from samplelab.stats.bootstrap import expanded_percentile_interval, resample_within_groups
@@ -158,3 +160,17 @@ def test_vectorised_isotonic_n_star_bootstrap_equals_scipy_pava_per_replicate():
             j, log_grid = above[0], np.log(grid.astype(np.float64))
             crossing = log_grid[0] if j == 0 else np.interp(level, fitted[j - 1 : j + 1], log_grid[j - 1 : j + 1])
             assert np.log(value) == pytest.approx(crossing, abs=1e-12)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 40), st.integers(1, 6))
+@settings(max_examples=40, deadline=None)
+def test_distinct_rows_match_numpy_unique(seed, rows, columns):
+    """The lexsort dedupe of fit_law_batch: every row maps to an equal distinct row (NaN equal
+    to NaN), and there are as many distinct rows as np.unique(axis=0) finds."""
+    from samplelab.stats.powerlaw import _distinct_rows
+
+    rng = np.random.default_rng(seed)
+    y = rng.choice([1.0, 2.0, np.nan], size=(rows, columns))
+    distinct, row_of = _distinct_rows(y)
+    np.testing.assert_array_equal(distinct[row_of], y)
+    assert len(distinct) == len(np.unique(np.nan_to_num(y, nan=-1.0), axis=0))

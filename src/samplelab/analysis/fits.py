@@ -18,7 +18,7 @@ from samplelab.spec.run_config import N_TRAIN
 from samplelab.spec.size import parameter_count, tokens_per_example
 from samplelab.spec.study import point_without
 from samplelab.stats.bootstrap import expanded_percentile_interval
-from samplelab.stats.powerlaw import EXPONENT, MIN_DISTINCT_X, fit_law, fit_law_batch, predict
+from samplelab.stats.powerlaw import EXPONENT, MIN_DISTINCT_X, fit_law_batch, predict
 from samplelab.stats.theory import evaluate_expression
 from samplelab.stats.verdict import Region, verdict
 
@@ -155,14 +155,14 @@ def _run_series(fit: FitConfig, runs: StudyRuns, resampler: SeedResampler) -> li
     return series
 
 
-def _extrapolation(fit: FitConfig, x: np.ndarray, y: np.ndarray) -> dict | None:
+def _extrapolation(fit: FitConfig, x: np.ndarray, y: np.ndarray, held_out_fit: dict[str, float]) -> dict | None:
+    """The law fitted without the largest x (``held_out_fit``), against what was observed there."""
     held_out = x.max()
     keep = x < held_out
     if np.unique(x[keep]).size < MIN_DISTINCT_X[fit.law]:
         return None
-    params = fit_law(fit.law, x[keep], y[keep], fit.bounds)
     observed = float(np.nanmean(y[~keep]))
-    predicted = float(predict(fit.law, params, held_out))
+    predicted = float(predict(fit.law, held_out_fit, held_out))
     return {
         "held_out_x": float(held_out),
         "observed": observed,
@@ -194,8 +194,12 @@ def fit_json(fit: FitConfig, series: FitSeries, analysis: AnalysisConfig) -> dic
         result["status"] = f"too few points: {fit.law} needs {MIN_DISTINCT_X[fit.law]} distinct x with a value"
         result["theory"] = _theory_json(fit, series, None, analysis)
         return result
-    estimate = fit_law(fit.law, x[valid], y[valid], fit.bounds)
-    boot = fit_law_batch(fit.law, x, series.replicates, fit.bounds)
+    # One batch: the estimate, the fit without the largest x (extrapolation), the replicates.
+    held_out = valid & (x < x[valid].max())
+    rows = np.vstack([np.where(valid, y, np.nan), np.where(held_out, y, np.nan), series.replicates])
+    batch = fit_law_batch(fit.law, x, rows, fit.bounds)
+    estimate, without_last = ({name: float(value[i]) for name, value in batch.items()} for i in (0, 1))
+    boot = {name: value[2:] for name, value in batch.items()}
     result["bootstrap"]["fitted"] = int(np.isfinite(boot["loss"]).sum())
     for name, value in estimate.items():
         if name == "loss":
@@ -203,7 +207,7 @@ def fit_json(fit: FitConfig, series: FitSeries, analysis: AnalysisConfig) -> dic
         low, high = expanded_percentile_interval(value, boot[name], analysis.confidence, units)
         result["parameters"][name] = {"value": value, "ci": json_interval((low, high))}
     result["relative_rmse"] = float(np.sqrt(estimate["loss"] / valid.sum()))
-    result["extrapolation"] = _extrapolation(fit, x[valid], y[valid])
+    result["extrapolation"] = _extrapolation(fit, x[valid], y[valid], without_last)
     result["theory"] = _theory_json(fit, series, result["parameters"][EXPONENT[fit.law]]["ci"], analysis)
     return result
 

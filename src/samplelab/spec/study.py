@@ -39,6 +39,7 @@ from samplelab.spec.run_config import (
     check_dataset_fits,
     resolve_run_config,
     run_key,
+    run_keys,
     shape_key,
 )
 from samplelab.spec.size import check_fits_in_memory
@@ -300,6 +301,7 @@ def expand_study(study: StudyFile, profile: str, source: str) -> Study:
     base = {section: getattr(study, section) for section in RUN_SECTIONS}
     fields = [f for axis_fields, _ in axes for f in axis_fields]
     runs: list[RunSpec] = []
+    configs: list[RunConfig] = []  # one per grid point; its seeds' runs share it
     for combination in itertools.product(*(rows for _, rows in axes)):
         raw_point = dict(zip(fields, (v for row in combination for v in row), strict=True))
         point = {k: _plain(v) for k, v in raw_point.items()}
@@ -308,15 +310,16 @@ def expand_study(study: StudyFile, profile: str, source: str) -> Study:
         except ConfigError as err:
             where = ", ".join(f"{k}={v!r}" for k, v in point.items())
             raise ConfigError(f"{err} (at grid point {where})" if point else str(err)) from None
-        runs.extend(RunSpec(config, seed, run_key(config, seed), point) for seed in seeds)
+        configs.append(config)
+        runs.extend(RunSpec(config, seed, key, point) for seed, key in zip(seeds, run_keys(config, seeds), strict=True))
     grid = {  # field → its distinct values (labels for whole sections), in grid order
         field: list(dict.fromkeys(_plain(row[i]) for row in rows))
         for axis_fields, rows in axes
         for i, field in enumerate(axis_fields)
     }
-    for spec in runs:  # a finite dataset: loadable, with test examples left (loaded once, then cached)
-        check_dataset_fits(spec.config, spec.config.training.n_train or 0)
-    for config in {shape_key(spec.config): spec.config for spec in runs}.values():
+    for config in configs:  # a finite dataset: loadable, with test examples left (loaded once, then cached)
+        check_dataset_fits(config, config.training.n_train or 0)
+    for config in {shape_key(config): config for config in configs}.values():
         check_fits_in_memory(config)
     validation_size = min(r.config.training.validation_size for r in runs)
     check_fits(study.analysis, grid, runs[0].config.training.regime, validation_size)

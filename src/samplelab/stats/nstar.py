@@ -61,11 +61,10 @@ def _isotonic_fits(successes: np.ndarray, seeds: int | np.ndarray) -> np.ndarray
     first, last = np.arange(sizes)[:, None], np.arange(sizes)[None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
         means = (total[:, None, 1:] - total[:, :sizes, None]) / (seeds * (last - first + 1.0))  # [B, i, k]
-    means = np.where(last >= first, means, np.nan)
-    fitted = np.empty((rows, sizes))
-    for j in range(sizes):
-        fitted[:, j] = np.max(np.min(means[:, : j + 1, j:], axis=2), axis=1)
-    return fitted
+    # min over k ≥ j (a running minimum from the right; k ≥ j ≥ i is never an empty mean), then
+    # max over i ≤ j: exact operations, so the same numbers as taking each j on its own.
+    suffix_min = np.minimum.accumulate(means[:, :, ::-1], axis=2)[:, :, ::-1]  # [B, i, j]
+    return np.max(np.where(last >= first, suffix_min, -np.inf), axis=1)
 
 
 def _isotonic_crossings(

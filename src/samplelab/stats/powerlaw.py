@@ -37,6 +37,7 @@ DEFAULT_BOUNDS: dict[str, tuple[float, float]] = {
 MIN_DISTINCT_X = {"power": 2, "power_offset": 3, "broken_power": 4}
 GRID_POINTS = 161
 GOLDEN_ITERATIONS = 48
+CHUNK_ELEMENTS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -208,15 +209,51 @@ def fit_law_batch(
     x = np.asarray(x, dtype=np.float64)
     # Bootstrap replicates of a few seeds repeat rows many times over; each row is fitted on
     # its own, so fitting each distinct row once gives the same numbers for less work.
-    distinct_rows, row_of = np.unique(np.where(np.isnan(y), -np.inf, y), axis=0, return_inverse=True)  # NaN ≠ NaN
-    distinct_rows = np.where(np.isneginf(distinct_rows), np.nan, distinct_rows)
-    fit, chunk = (_fit_broken, 32) if law == "broken_power" else (partial(_fit_one_exponent, law), 128)
+    distinct_rows, row_of = _distinct_rows(y)
+    # Rows are fitted in chunks whose largest intermediate ([rows, grid, P]) stays near
+    # CHUNK_ELEMENTS: large enough that NumPy's per-call overhead is not the cost.
+    fit, grid = (_fit_broken, 64 * 3) if law == "broken_power" else (partial(_fit_one_exponent, law), GRID_POINTS)
+    chunk = max(32, CHUNK_ELEMENTS // (grid * max(x.size, 1)))
     chunks = [fit(x, distinct_rows[start : start + chunk], bounds) for start in range(0, len(distinct_rows), chunk)]
     params = {name: np.concatenate([c[name] for c in chunks])[row_of.ravel()] for name in chunks[0]}
     valid = np.isfinite(y) & (y > 0)
-    distinct = np.array([np.unique(x[row]).size for row in valid])
-    enough = distinct >= MIN_DISTINCT_X[law]
+    enough = _distinct_x(x, valid) >= MIN_DISTINCT_X[law]
     return {name: np.where(enough, value, np.nan) for name, value in params.items()}
+
+
+def _distinct_rows(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of ``y`` ``[B, P]`` (NaN equal to NaN) and each row's index among them
+    ``[B]``; sorted by column keys (``np.lexsort``), far cheaper than ``np.unique(axis=0)``'s
+    sort of whole rows as bytes."""
+    if y.shape[0] == 0 or y.shape[1] == 0:
+        return y[:1], np.zeros(y.shape[0], dtype=np.int64)
+    keyed = np.where(np.isnan(y), -np.inf, y)  # NaN ≠ NaN; −∞ is not a valid y either
+    order = np.lexsort(keyed.T[::-1])
+    ordered = keyed[order]
+    starts = np.concatenate([[True], np.any(ordered[1:] != ordered[:-1], axis=1)])
+    row_of = np.empty(y.shape[0], dtype=np.int64)
+    row_of[order] = np.cumsum(starts) - 1
+    return y[order[starts]], row_of
+
+
+def _distinct_x(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """How many distinct values of ``x`` ``[P]`` each row of ``valid`` ``[B, P]`` keeps: ``[B]``."""
+    values, position = np.unique(x, return_inverse=True)
+    one_hot = position.ravel()[:, None] == np.arange(values.size)[None, :]  # [P, U]
+    return ((valid.astype(np.float64) @ one_hot) > 0).sum(axis=1)
+
+
+def fit_with_replicates(
+    law: Law, x: np.ndarray, y: np.ndarray, replicates: np.ndarray, bounds: tuple[float, float] | None = None
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """``law`` fitted to the observations ``y`` ``[P]`` (NaN or ≤ 0: no value there) and to each
+    bootstrap row of ``replicates`` ``[B, P]``, in one batch: (estimate, ``[B]`` per parameter)."""
+    y = np.asarray(y, dtype=np.float64)
+    rows = np.vstack([np.where(np.isfinite(y) & (y > 0), y, np.nan)[None], np.atleast_2d(replicates)])
+    fitted = fit_law_batch(law, x, rows, bounds)
+    return {name: float(value[0]) for name, value in fitted.items()}, {
+        name: value[1:] for name, value in fitted.items()
+    }
 
 
 def fit_law(law: Law, x, y, bounds: tuple[float, float] | None = None) -> dict[str, float]:
