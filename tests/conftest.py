@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny study files and an isolated JAX compilation cache."""
+"""Shared fixtures: tiny study files, an isolated JAX compilation cache, and synthetic run records."""
 
 from __future__ import annotations
 
@@ -43,6 +43,32 @@ test_size = 16
 [profiles.quick.training]
 steps = 10
 """
+
+
+def synthetic_record(spec, eval_steps, test_metric, *, samples_per_step: int, baseline: float = 375.0):
+    """A finished setfind2 run of a study's ``spec`` whose learning curve is ``test_metric`` at
+    ``eval_steps``: written straight into a store, nothing trained."""
+    import numpy as np
+
+    from samplelab.ledger.store import RunRecord
+    from samplelab.spec.run_config import canonical_json
+
+    return RunRecord(
+        run_key=spec.key,
+        status="done",
+        task="setfind2",
+        model="transformer",
+        seed=spec.seed,
+        n_train=spec.config.training.n_train or 0,
+        lr=spec.config.optimizer.lr,
+        baseline=baseline,
+        samples_per_step=samples_per_step,
+        eval_steps=np.asarray(eval_steps, dtype=np.float64),
+        test_metric=np.asarray(test_metric),
+        train_loss=np.array([300.0, 50.0]),
+        config_json=canonical_json(spec.config.model_dump(mode="json")),
+        point=spec.point,
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -12,10 +12,10 @@ import json
 import numpy as np
 import pytest
 
+from conftest import synthetic_record
 from samplelab.analysis.runs import load_study_runs
 from samplelab.cli import main
-from samplelab.ledger.store import ResultStore, RunRecord
-from samplelab.spec.run_config import canonical_json
+from samplelab.ledger.store import ResultStore
 from samplelab.spec.study import REFINEMENT_KEY, load_study
 from samplelab.sweep.refine import plan_round
 
@@ -31,23 +31,8 @@ theory = { exponent = "1", margin = 0.3, label = "linear in N" }
 """
 
 
-def _synthetic_record(spec, final_metric: float) -> RunRecord:
-    return RunRecord(
-        run_key=spec.key,
-        status="done",
-        task="setfind2",
-        model="transformer",
-        seed=spec.seed,
-        n_train=spec.config.training.n_train,
-        lr=spec.config.optimizer.lr,
-        baseline=375.0,
-        samples_per_step=8,
-        eval_steps=np.array([0.0, 10, 20]),
-        test_metric=np.array([375.0, 100.0, final_metric]),
-        train_loss=np.array([300.0, 50.0]),
-        config_json=canonical_json(spec.config.model_dump(mode="json")),
-        point=spec.point,
-    )
+def _synthetic_record(spec, final_metric: float):
+    return synthetic_record(spec, [0.0, 10, 20], np.array([375.0, 100.0, final_metric]), samples_per_step=8)
 
 
 @pytest.fixture

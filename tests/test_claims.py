@@ -13,9 +13,9 @@ import json
 import numpy as np
 import pytest
 
+from conftest import synthetic_record
 from samplelab.cli import main
-from samplelab.ledger.store import ResultStore, RunRecord
-from samplelab.spec.run_config import canonical_json
+from samplelab.ledger.store import ResultStore
 from samplelab.spec.study import load_study
 
 STUDY = """
@@ -44,25 +44,10 @@ bootstrap = 400
 BUDGET = 4000
 
 
-def _record(spec, needed: int, final: float = 1.0) -> RunRecord:
+def _record(spec, needed: int, final: float = 1.0):
     steps = np.arange(BUDGET + 1, dtype=np.float64)
     curve = np.where(steps >= needed, final, 375.0).astype(np.float32)  # threshold 1% of 375
-    return RunRecord(
-        run_key=spec.key,
-        status="done",
-        task="setfind2",
-        model="transformer",
-        seed=spec.seed,
-        n_train=0,
-        lr=spec.config.optimizer.lr,
-        baseline=375.0,
-        samples_per_step=1,
-        eval_steps=steps,
-        test_metric=curve,
-        train_loss=np.array([300.0, 50.0]),
-        config_json=canonical_json(spec.config.model_dump(mode="json")),
-        point=spec.point,
-    )
+    return synthetic_record(spec, steps, curve, samples_per_step=1)
 
 
 def _analyze(

@@ -188,3 +188,24 @@ def test_zipped_grid_keys_vary_fields_together(write_study):
     ]
     assert study.runs[6].config.model.heads == 4 and study.runs[6].config.model.layers == 2
     assert study.grid == {"model.layers": [1, 2], "model.heads": [1, 4], "task.set_size": [4, 8]}
+
+
+def test_fields_added_later_keep_old_run_keys_only_at_values_that_reproduce_old_numbers():
+    """qSTR's independent position rows and the per-layer allocation are the behaviour before
+    their fields existed: the fields stay out of the run key there (stored runs resume); the
+    new defaults enter it (their numbers differ, so they train anew)."""
+    qstr = {"name": "qstr", "seq_len": 4}
+    old = resolve_run_config({"task": {**qstr, "distinct_positions": False}, "model": {"name": "rnn"}})
+    new = resolve_run_config({"task": qstr, "model": {"name": "rnn"}})
+    assert "distinct_positions" not in training_identity(old)["task"]
+    assert training_identity(new)["task"]["distinct_positions"] is True and run_key(old, 0) != run_key(new, 0)
+    task = {"name": "images", "dataset": "digits"}
+    layer, network, dense = (
+        resolve_run_config(
+            {"task": task, "model": {"name": "mlp", **model}, "training": {"regime": "fixed", "n_train": 60}}
+        )
+        for model in ({"init": "zero", "allocation_scope": "layer"}, {"init": "zero"}, {})
+    )
+    assert "allocation_scope" not in training_identity(layer)["model"]
+    assert "allocation_scope" not in training_identity(dense)["model"]
+    assert training_identity(network)["model"]["allocation_scope"] == "network"

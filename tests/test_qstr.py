@@ -135,3 +135,15 @@ def test_too_few_sign_patterns_for_distinct_positions_is_a_config_error():
     with pytest.raises(ConfigError, match=r"embed_dim 2: 4 sign patterns cannot give 8 distinct positions"):
         TASKS.validate({"name": "qstr", "seq_len": 8, "embed_dim": 2})
     TASKS.validate({"name": "qstr", "seq_len": 8, "embed_dim": 2, "distinct_positions": False})
+
+
+def test_redrawn_rows_that_collide_again_are_drawn_again_until_all_are_distinct():
+    """N = 3 rows of 2 signs (4 patterns): a redrawn row can hit another row, so redraws
+    chain; every ordered triple of distinct patterns (24) still comes out equally often."""
+    task = build_task(TASKS.validate({"name": "qstr", "seq_len": 3, "embed_dim": 2}))
+    states = jax.vmap(task.init_run_state)(jax.random.split(jax.random.key(2), 4800))
+    codes = (np.asarray(states["E"]) > 0) @ np.array([1, 2])  # [runs, 3] each row's pattern 0…3
+    assert np.all((codes[:, 0] != codes[:, 1]) & (codes[:, 0] != codes[:, 2]) & (codes[:, 1] != codes[:, 2]))
+    triples = np.bincount(codes @ np.array([16, 4, 1]), minlength=64)
+    observed = triples[triples > 0]
+    assert observed.size == 24 and np.abs(observed - 200).max() < 5 * math.sqrt(200)

@@ -174,3 +174,30 @@ def test_distinct_rows_match_numpy_unique(seed, rows, columns):
     distinct, row_of = _distinct_rows(y)
     np.testing.assert_array_equal(distinct[row_of], y)
     assert len(distinct) == len(np.unique(np.nan_to_num(y, nan=-1.0), axis=0))
+
+
+def test_law_fits_do_not_depend_on_how_rows_are_batched(monkeypatch):
+    """Chunk size, the rows batched beside a row, and a missing point (weight 0 rather than
+    left out) do not change a fit beyond rounding; complete rows fit bit for bit."""
+    from samplelab.stats import powerlaw
+    from samplelab.stats.powerlaw import _distinct_x, fit_with_replicates
+
+    rng = np.random.default_rng(5)
+    x = np.repeat(np.geomspace(10, 1000, 6), 2)
+    y = 3 * x**-0.6 * np.exp(rng.normal(0, 0.2, (300, x.size))) + 0.01
+    y[rng.random(y.shape) < 0.1] = np.nan
+    for law in ("power", "power_offset", "broken_power"):
+        whole = fit_law_batch(law, x, y)
+        monkeypatch.setattr(powerlaw, "CHUNK_ELEMENTS", 1)  # the smallest chunks
+        chunked = fit_law_batch(law, x, y)
+        monkeypatch.undo()
+        for name in whole:
+            np.testing.assert_array_equal(whole[name], chunked[name])
+        point, replicates = fit_with_replicates(law, x, y[0], y[1:])
+        alone = fit_law(law, x[np.isfinite(y[0])], y[0][np.isfinite(y[0])])
+        for name in alone:
+            assert point[name] == pytest.approx(alone[name], rel=1e-6, abs=1e-9)  # a search: rounding moves it
+            np.testing.assert_array_equal(replicates[name], whole[name][1:])
+    valid = rng.random((50, x.size)) < 0.5
+    np.testing.assert_array_equal(_distinct_x(x, valid), [np.unique(x[row]).size for row in valid])
+    assert fit_law_batch("power", x, np.zeros((0, x.size)))["gamma"].shape == (0,)

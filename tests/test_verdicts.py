@@ -113,8 +113,8 @@ def test_the_median_bracket_is_read_from_lifelines_turnbull_npmle():
 def test_calibration_widens_a_claims_intervals_about_their_estimates_and_judges_again(monkeypatch):
     from samplelab.analysis import calibration
 
-    table = {("s", "quick", "band"): (0.88, 1.5)}
-    monkeypatch.setattr(calibration, "_entries", lambda: ("1000 studies", table))
+    table = {("s", "quick", "band"): (0.88, 1.5, "1000 studies")}
+    monkeypatch.setattr(calibration, "_entries", lambda: table)
     claim = {
         "kind": "band", "measures": "per_x", "y": "km_median", "region": [4, 8], "reason": None, "verdict": "agrees",
         "values": [{"estimate": 6.0, "interval": [5.0, 7.5], "verdict": "agrees"},
@@ -128,3 +128,56 @@ def test_calibration_widens_a_claims_intervals_about_their_estimates_and_judges_
     other = {**claim, "coverage": None}
     assert calibration.calibrate([other], "s", "quick", 0.9)[0]["coverage"] is None  # another level: not calibrated
     assert calibration.calibrate([other], "t", "quick", 0.95)[0]["coverage"] is None  # another study
+
+
+def test_calibration_of_a_growth_claim_widens_both_intervals_and_applies_the_rule_again(monkeypatch):
+    """γ's interval takes the design's exponent factor, D's its growth factor; a D interval
+    that lay below 0 (with γ outside ±margin: disagrees) reaches 0 once widened: inconclusive."""
+    from samplelab.analysis import calibration
+
+    table = {("s", "quick", "growth"): (0.90, 2.0, "1000 studies"), ("s", "quick", "exponent"): (0.93, 1.25, "")}
+    monkeypatch.setattr(calibration, "_entries", lambda: table)
+    fit = {"estimate": -0.02, "interval": [-0.03, -0.01], "verdict": "disagrees"}
+    claim = {
+        "kind": "growth", "measures": "growth", "y": "km_median", "margin": 0.1, "region": [-0.1, 0.1],
+        "reason": None, "verdict": "disagrees",
+        "values": [{"estimate": 0.6, "interval": [0.4, 0.8], "log_minus_power_fit": fit, "verdict": "disagrees"}],
+    }  # fmt: skip
+    (judged,) = calibration.calibrate([claim], "s", "quick", 0.95)
+    value = judged["values"][0]
+    assert value["interval"] == pytest.approx([0.35, 0.85])
+    assert value["log_minus_power_fit"]["interval"] == pytest.approx([-0.04, 0.0])
+    assert value["log_minus_power_fit"]["verdict"] == "inconclusive" and value["verdict"] == "inconclusive"
+    assert judged["verdict"] == "inconclusive"
+    assert judged["coverage"]["simulated"] == 0.90 and judged["coverage"]["gamma"]["widened_by"] == 1.25
+
+
+def test_learning_curve_exponents_have_their_own_calibration_kind():
+    from samplelab.analysis.calibration import interval_kind
+
+    theory = {"kind": "bound", "measures": "exponent"}
+    assert interval_kind({**theory, "y": "final_metric"}) == "curve_exponent"
+    assert interval_kind({**theory, "y": "early_stopped_metric"}) == "curve_exponent"
+    assert interval_kind({**theory, "y": "km_median"}) == "exponent"
+    assert interval_kind({"kind": "growth", "measures": "growth", "y": "km_median"}) == "growth"
+
+
+def test_the_claim_table_reads_at_80_columns_without_words_cut(capsys):
+    """A default terminal or a log: one block per claim, lines wrapped between words."""
+    from samplelab.cli.tables import print_claim_table
+
+    row = {
+        "study": "setfind2_setsize [quick]",
+        "claim": "seed 000: on average a model requires 4n–8n examples (median data needed ÷ N)",
+        "kind": "band",
+        "measured": "(task.intrinsic_dim=2) x=8: 16 [8, 32]; x=16: 12 [8, 16]; x=32: 8 [6, 12]; x=64: 6 [4, 8]",
+        "allows": "km_median ÷ set_size ∈ [4, 8]",
+        "coverage": "99.9% simulated",
+        "verdict": "inconclusive",
+    }
+    print_claim_table([row, {**row, "verdict": "agrees"}])
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "setfind2_setsize [quick]" in out and "(task.intrinsic_dim=2)" in out  # never cut mid-word
+    assert "1 agrees, 0 disagrees, 1 inconclusive" in out

@@ -8,9 +8,10 @@ factor (never narrowed) and judged again — but only where the measured coverag
 short of 95% by more than two Monte Carlo standard errors (1.4 points at 1,000 studies),
 so that simulation noise is not chased, and only where a finite factor exists (an interval
 of zero width, as a grid can give, cannot be widened into covering). Its ``coverage`` says
-what was measured. Other
-claims — another study, profile or confidence level, or a kind not simulated (growth, rates,
-exponents of learning curves) — keep their interval and ``coverage`` null.
+what was measured. A growth claim has two intervals: γ's takes its design's exponent
+factor, and D's (log-law against power-law fit) its own, and the growth rule is applied
+again. Other claims — another study, profile or confidence level, or a kind not simulated
+(rates, whose exact intervals need none) — keep their interval and ``coverage`` null.
 """
 
 from __future__ import annotations
@@ -20,40 +21,49 @@ import math
 from functools import cache
 from pathlib import Path
 
-from samplelab.stats.verdict import Region, combine, verdict
+from samplelab.stats.verdict import Region, combine, growth_verdict, verdict
 
 CALIBRATED_CONFIDENCE = 0.95
 
 
 @cache
-def _entries() -> tuple[str, dict[tuple[str, str, str], tuple[float, float]]]:
-    """The calibration's settings, and per (study, profile, kind) the least coverage over its
-    simulated series and the widening to apply (1: none)."""
+def _entries() -> dict[tuple[str, str, str], tuple[float, float, str]]:
+    """Per (study, profile, kind): the least coverage over its simulated series, the widening
+    to apply (1: none), and the bench run that measured it (its command, settings and date).
+
+    An entry names its own run (``calibration``) and number of studies where a partial run
+    (``bench/calibration.py --only …``) replaced some kinds; otherwise the file's do."""
     path = Path(__file__).with_name("calibration.json")
     if not path.exists():
-        return "", {}
+        return {}
     document = json.loads(path.read_text())
-    shortfall = 2 * math.sqrt(CALIBRATED_CONFIDENCE * (1 - CALIBRATED_CONFIDENCE) / document["studies"])
-    table: dict[tuple[str, str, str], tuple[float, float]] = {}
+    default_source = f"{document.get('command')} ({document.get('settings')}, {document.get('date')})"
+    table: dict[tuple[str, str, str], tuple[float, float, str]] = {}
     for entry in document["entries"]:
+        studies = entry.get("studies", document.get("studies"))
+        shortfall = 2 * math.sqrt(CALIBRATED_CONFIDENCE * (1 - CALIBRATED_CONFIDENCE) / studies)
         key = (entry["study"], entry["profile"], entry["kind"])
-        coverage, widen = table.get(key, (1.0, 1.0))
+        coverage, widen, _ = table.get(key, (1.0, 1.0, ""))
         short = entry["coverage"] < CALIBRATED_CONFIDENCE - shortfall and math.isfinite(entry["widen_by"])
-        table[key] = (min(coverage, entry["coverage"]), max(widen, entry["widen_by"] if short else 1.0))
-    return f"{document['command']} ({document['settings']}, {document['date']})", table
+        source = entry.get("calibration", default_source)
+        table[key] = (min(coverage, entry["coverage"]), max(widen, entry["widen_by"] if short else 1.0), source)
+    return table
+
+
+CURVE_METRICS = ("final_metric", "early_stopped_metric")
 
 
 def interval_kind(claim: dict) -> str | None:
-    """Which simulated interval a claim's interval is: exponent, compare, band, paired, or none."""
-    data_needed = claim.get("y") in ("km_median", "n_star")
-    if claim["kind"] in ("bound", "equivalence") and claim["measures"] == "exponent" and data_needed:
-        return "exponent"
+    """Which simulated interval a claim's interval is: ``exponent`` (of data needed),
+    ``curve_exponent`` (of a learning curve), ``compare``, ``band``, ``paired``, ``growth``, or none."""
+    if claim["kind"] in ("bound", "equivalence") and claim["measures"] == "exponent":
+        if claim.get("y") in ("km_median", "n_star"):
+            return "exponent"
+        return "curve_exponent" if claim.get("y") in CURVE_METRICS else None
     if claim["kind"] == "compare" and claim["measures"] == "exponent":
         return "compare"
-    if claim["kind"] == "band":
-        return "band"
-    if claim["kind"] == "paired":
-        return "paired"
+    if claim["kind"] in ("band", "paired", "growth"):
+        return claim["kind"]
     return None
 
 
@@ -65,29 +75,54 @@ def _widen(interval: list, estimate: float, factor: float) -> list:
     ]
 
 
+def _coverage(confidence: float, entry: tuple[float, float, str]) -> dict:
+    coverage, factor, source = entry
+    return {"nominal": confidence, "simulated": coverage, "widened_by": factor, "calibration": source}
+
+
+def _calibrate_growth(claim: dict, gamma: tuple[float, float, str] | None, gap: tuple[float, float, str]) -> None:
+    """A growth claim's two intervals widened, γ's as its design's exponents, D's as its own
+    simulated coverage says, and the growth rule applied again."""
+    gamma_factor = gamma[1] if gamma else 1.0
+    for value in claim["values"]:
+        fitted = value.get("log_minus_power_fit")
+        if value.get("estimate") is None or fitted is None:
+            continue
+        if gamma_factor > 1.0:
+            value["interval"] = _widen(value["interval"], value["estimate"], gamma_factor)
+        if gap[1] > 1.0:
+            fitted["interval"] = _widen(fitted["interval"], fitted["estimate"], gap[1])
+            fitted["verdict"] = verdict(fitted["interval"], Region(low=0.0))
+        value["verdict"] = growth_verdict(fitted["interval"], value["interval"], claim["margin"])
+    claim["coverage"] = {
+        **_coverage(CALIBRATED_CONFIDENCE, gap),
+        "gamma": gamma and _coverage(CALIBRATED_CONFIDENCE, gamma),
+    }
+
+
 def calibrate(claims: list[dict], study: str, profile: str, confidence: float) -> list[dict]:
     """The claims with their intervals widened as their design's calibration says (see the module docstring)."""
-    settings, table = _entries()
+    table = _entries()
+    if confidence != CALIBRATED_CONFIDENCE:
+        return claims
     for claim in claims:
         kind = interval_kind(claim)
-        entry = table.get((study, profile, kind)) if kind and confidence == CALIBRATED_CONFIDENCE else None
+        entry = table.get((study, profile, kind)) if kind else None
         if entry is None:
             continue
-        coverage, factor = entry
-        region = Region.from_limits(claim["region"])
-        for value in claim["values"]:
-            if value.get("estimate") is None or factor <= 1.0:
-                continue
-            value["interval"] = _widen(value["interval"], value["estimate"], factor)
-            value_region = Region.from_limits(value.get("region")) or region
-            if value_region is not None and value.get("reason") is None:
-                value["verdict"] = verdict(value["interval"], value_region)
+        if kind == "growth":
+            _calibrate_growth(claim, table.get((study, profile, "exponent")), entry)
+        else:
+            factor = entry[1]
+            region = Region.from_limits(claim["region"])
+            for value in claim["values"]:
+                if value.get("estimate") is None or factor <= 1.0:
+                    continue
+                value["interval"] = _widen(value["interval"], value["estimate"], factor)
+                value_region = Region.from_limits(value.get("region")) or region
+                if value_region is not None and value.get("reason") is None:
+                    value["verdict"] = verdict(value["interval"], value_region)
+            claim["coverage"] = _coverage(confidence, entry)
         if not claim["reason"]:
             claim["verdict"] = combine([v["verdict"] for v in claim["values"]])
-        claim["coverage"] = {
-            "nominal": confidence,
-            "simulated": coverage,
-            "widened_by": factor,
-            "calibration": settings,
-        }
     return claims

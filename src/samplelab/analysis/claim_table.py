@@ -51,7 +51,7 @@ def _value_text(claim: dict, value: dict, many: bool) -> str:
 def _allows_text(claim: dict, symbol: str) -> str:
     margin = claim["margin"]
     if claim["kind"] == "growth":
-        return f"almost independent of x: log law fits at least as well as a power law, or γ ≤ {margin:g}"
+        return f"almost independent of x: a log law fits better than a power law, or |γ| ≤ {margin:g}"
     region = claim["region"]
     if region is None:  # a theory whose prediction differs by series
         values = ", ".join(_number(v["predicted"]) for v in claim["values"])
@@ -70,8 +70,14 @@ def _coverage_text(claim: dict) -> str:
         return "exact (Clopper–Pearson)"
     if not coverage:
         return "not simulated"
-    widened = f", widened ×{coverage['widened_by']:.2f}" if coverage["widened_by"] > 1 else ""
-    return f"{coverage['simulated']:.0%} simulated{widened}"
+
+    def text(entry: dict) -> str:
+        widened = f", widened ×{entry['widened_by']:.2f}" if entry["widened_by"] > 1 else ""
+        return f"{entry['simulated']:.0%} simulated{widened}"
+
+    if claim["kind"] == "growth":  # two intervals: D's (log against power law) and γ's
+        return f"D {text(coverage)}; γ " + (text(coverage["gamma"]) if coverage.get("gamma") else "not simulated")
+    return text(coverage)
 
 
 def claim_rows(document: dict) -> list[dict[str, str]]:

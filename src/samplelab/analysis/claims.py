@@ -8,7 +8,7 @@ list one estimate and interval per series / point / x, and its verdict combines 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,8 +21,15 @@ from samplelab.analysis.text import json_interval
 from samplelab.spec.analysis import AnalysisConfig, FitConfig
 from samplelab.spec.claims import ClaimConfig, point_matches
 from samplelab.stats.bootstrap import expanded_percentile_interval
-from samplelab.stats.powerlaw import EXPONENT, MIN_DISTINCT_X, fit_law_batch, fit_log_law_batch
-from samplelab.stats.verdict import Region, clopper_pearson, combine, rate_difference_interval, verdict
+from samplelab.stats.powerlaw import EXPONENT, MIN_DISTINCT_X, fit_law_batch, fit_log_law_batch, fit_with_replicates
+from samplelab.stats.verdict import (
+    Region,
+    clopper_pearson,
+    combine,
+    growth_verdict,
+    rate_difference_interval,
+    verdict,
+)
 
 
 @dataclass
@@ -35,6 +42,7 @@ class ClaimData:
     outcomes: list[dict]
     analysis: AnalysisConfig
     resampler: SeedResampler
+    fitted_series: dict[tuple, list[FitSeries]] = field(default_factory=dict)  # by (x, y, law): built once
 
 
 def _interval(
@@ -56,12 +64,11 @@ def _value(where: dict, estimate: float | None, interval: list | None, region: R
 
 
 def _series(data: ClaimData, claim: ClaimConfig, where: dict) -> list[FitSeries]:
-    fit = FitConfig(x=claim.x, y=claim.y, law=claim.law)
-    return [
-        s
-        for s in fit_series(fit, data.runs, data.cells, data.analysis, data.resampler)
-        if point_matches(s.point, where)
-    ]
+    key = (claim.x, claim.y, claim.law)
+    if key not in data.fitted_series:
+        fit = FitConfig(x=claim.x, y=claim.y, law=claim.law)
+        data.fitted_series[key] = fit_series(fit, data.runs, data.cells, data.analysis, data.resampler)
+    return [s for s in data.fitted_series[key] if point_matches(s.point, where)]
 
 
 def _exponent(claim: ClaimConfig, series: FitSeries) -> tuple[float | None, np.ndarray]:
@@ -69,9 +76,8 @@ def _exponent(claim: ClaimConfig, series: FitSeries) -> tuple[float | None, np.n
     valid = np.isfinite(series.y) & (series.y > 0)
     if np.unique(series.x[valid]).size < MIN_DISTINCT_X[claim.law]:
         return None, np.full(len(series.replicates), np.nan)
-    name = EXPONENT[claim.law]
-    estimate = float(fit_law_batch(claim.law, series.x[valid], series.y[valid][None])[name][0])
-    return estimate, fit_law_batch(claim.law, series.x, series.replicates)[name]
+    estimate, replicates = fit_with_replicates(claim.law, series.x, series.y, series.replicates)
+    return estimate[EXPONENT[claim.law]], replicates[EXPONENT[claim.law]]
 
 
 def _blocked(data: ClaimData, claim: ClaimConfig, series: list[FitSeries]) -> str | None:
@@ -132,7 +138,7 @@ def _compare_claim(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple
 
 
 def _growth_claim(data: ClaimData, claim: ClaimConfig) -> tuple[list[dict], str | None]:
-    """Almost independent of x: a log law fits at least as well as a power law, or γ ≤ margin."""
+    """Almost independent of x: a log law fits better than a power law, or |γ| ≤ margin (growth_verdict)."""
     chosen = _series(data, claim, claim.where)
     values = []
     for s in chosen:
@@ -147,20 +153,13 @@ def _growth_claim(data: ClaimData, claim: ClaimConfig) -> tuple[list[dict], str 
         gap_interval = _interval(float(gap[0]), gap[1:], s.units_per_x, data.analysis)
         gamma_interval = _interval(gamma, gamma_replicates, s.units_per_x, data.analysis)
         by_gap = verdict(gap_interval, Region(low=0.0))
-        by_gamma = verdict(gamma_interval, Region(-claim.margin, claim.margin))
-        if "agrees" in (by_gap, by_gamma):
-            judged = "agrees"
-        elif by_gap == by_gamma == "disagrees":
-            judged = "disagrees"
-        else:
-            judged = "inconclusive"
         values.append(
             {
                 "series": s.point,
                 "estimate": gamma,
                 "interval": gamma_interval,
                 "log_minus_power_fit": {"estimate": float(gap[0]), "interval": gap_interval, "verdict": by_gap},
-                "verdict": judged,
+                "verdict": growth_verdict(gap_interval, gamma_interval, claim.margin),
             }
         )
     return values, _blocked(data, claim, chosen)

@@ -98,6 +98,23 @@ class _PlanBars:
         self.bar.update(self.overall, note=text)
 
 
+def print_study_claims(study, results) -> None:
+    """One study's claims, judged on what the store now holds (the report judges them again
+    at the end, beside every other study's)."""
+    from samplelab.analysis.claim_table import claim_rows
+    from samplelab.analysis.document import analyze_study
+    from samplelab.analysis.runs import load_study_runs
+
+    try:
+        runs = load_study_runs(study, results)
+        rows = claim_rows(analyze_study(runs)) if runs.records else []
+    except Exception as err:  # a claim that cannot be judged now must not stop the training
+        console.print(f"{study.name}: claims not judged yet ({type(err).__name__}: {err})", markup=False)
+        return
+    if rows:
+        print_claim_table(rows)
+
+
 @app.command()
 def reproduce(
     profile: str = typer.Option(
@@ -163,6 +180,7 @@ def reproduce(
                     f"({len(entry.study.runs)} in the study), {_duration(time.perf_counter() - study_began)}",
                     markup=False,
                 )
+                print_study_claims(entry.study, results)  # as soon as the study ends, not only at the end
             studies = [entry.study for entry in planned]
             failed = failed_runs(results, (spec.key for study in studies for spec in study.runs))
             bars.note("writing the report")

@@ -122,18 +122,48 @@ def _report_store(store: Path, out: Path, profile: str | None, threshold_relativ
     console.print(f"wrote {result.html} and {result.markdown} ({len(result.studies)} studies)", markup=False)
 
 
+WIDE_ENOUGH_FOR_A_TABLE = 120  # columns; narrower (a default terminal, a log): one block per claim
+
+
 def print_claim_table(rows: list[dict[str, str]]) -> None:
-    """The claim table in the terminal, verdicts coloured."""
+    """The claim table in the terminal, verdicts coloured: a table on a wide terminal, else
+    one block per claim whose lines wrap between words (a default 80-column terminal or a
+    log, where table cells would wrap mid-word)."""
     from rich.table import Table
 
     if not rows:
         console.print("no claims: none of these studies states a theory or a claim", markup=False)
         return
+    colour = {"agrees": "green", "disagrees": "red", "inconclusive": "yellow"}
+    if console.width < WIDE_ENOUGH_FOR_A_TABLE:
+        import textwrap
+
+        from rich.text import Text
+
+        def wrapped(text: str, indent: str = "", style: tuple[int, str] | None = None) -> None:
+            """``text`` wrapped between words at the console's width, continuation lines indented."""
+            filled = textwrap.fill(text, console.width - 1, initial_indent=indent, subsequent_indent=indent + "  ",
+                                   break_long_words=False, break_on_hyphens=False)  # fmt: skip
+            line = Text(filled)
+            if style:
+                line.stylize(style[1], 0, style[0])
+            console.print(line)
+
+        wrapped("claims: the seeds' statements beside what was measured (docs/analysis.md, Claims)")
+        for row in rows:
+            verdict = row["verdict"]
+            console.print()
+            wrapped(f"{verdict}: {row['claim']}", style=(len(verdict), colour[verdict]))
+            wrapped(f"{row['study']} · {row['kind']} · coverage: {row['coverage']}", "  ")
+            wrapped(f"measured: {row['measured']}", "  ")
+            wrapped(f"allows: {row['allows']}", "  ")
+        console.print()
+        wrapped(", ".join(f"{n} {v}" for v, n in verdict_counts(rows).items()))
+        return
     table = Table(title="claims: the seeds' statements beside what was measured (docs/analysis.md, Claims)")
     columns = ("study", "claim", "kind", "measured", "allows", "coverage")
     for column in (*columns, "verdict"):
         table.add_column(column, overflow="fold")
-    colour = {"agrees": "green", "disagrees": "red", "inconclusive": "yellow"}
     for row in rows:
         verdict = row["verdict"]
         table.add_row(*(escape(row[c]) for c in columns), f"[{colour[verdict]}]{verdict}[/]")

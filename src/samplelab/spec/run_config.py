@@ -27,16 +27,24 @@ N_TRAIN = "training.n_train"  # the grid key along which data needed is measured
 # longer depend on the thread count; rows of schema 1 were computed at -O3, multi-threaded.
 RUN_KEY_SCHEMA = 2
 
-# Fields added to a config after RUN_KEY_SCHEMA 1, with the value that reproduces the
-# behaviour before they existed. At that value they are left out of the training identity,
-# so adding a field never changes the keys of runs already stored; any other value enters
-# the identity and so makes a new run. A new field whose default changes behaviour needs a
-# schema bump instead.
+
+class AnyOf(tuple):
+    """Several values of one field that each reproduce the behaviour before it existed."""
+
+
+# Fields added to a config after RUN_KEY_SCHEMA 1, with the value (or AnyOf values) that
+# reproduces the behaviour before they existed. At that value they are left out of the
+# training identity, so stored runs keep their keys; any other value, a new default
+# included, enters the identity and so makes a new run. (A change of behaviour with no
+# config field to carry it needs a schema bump instead.)
 IDENTITY_DEFAULTS: dict[str, dict[str, Any]] = {
     "training": {"validation_size": 0, "stop_below_relative": None},
-    # allocation_scope is None for a net without neuron allocation: its keys stay as they were;
-    # a net that allocates (zero init) gets "network" and new keys, as its numbers change.
-    "model": {"causal": False, "allocation_scope": None},
+    # allocation_scope: None for a net without neuron allocation, "layer" the reading before
+    # it existed; "network" (the default for zero init since session 9) changes the numbers.
+    "model": {"causal": False, "allocation_scope": AnyOf((None, "layer"))},
+    # qSTR's distinct position rows and the manifold's Fourier target (the defaults since
+    # session 9) change the numbers.
+    "task": {"distinct_positions": False, "target_form": "ridge"},
 }
 
 
@@ -196,8 +204,10 @@ def training_identity(config: RunConfig) -> dict[str, Any]:
     dumped.pop("measurement")
     for section, defaults in IDENTITY_DEFAULTS.items():
         for name, value in defaults.items():
-            if dumped[section].get(name, value) == value:
-                dumped[section].pop(name, None)
+            if name in dumped[section]:
+                current = dumped[section][name]
+                if current in value if isinstance(value, AnyOf) else current == value:
+                    del dumped[section][name]
     return dumped
 
 

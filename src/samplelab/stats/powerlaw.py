@@ -207,6 +207,8 @@ def fit_law_batch(
     bounds = bounds or DEFAULT_BOUNDS[law]
     y = np.atleast_2d(np.asarray(y, dtype=np.float64))
     x = np.asarray(x, dtype=np.float64)
+    if y.shape[0] == 0:  # no rows: each parameter with no values
+        return {name: value[:0] for name, value in fit_law_batch(law, x, np.full((1, x.size), np.nan), bounds).items()}
     # Bootstrap replicates of a few seeds repeat rows many times over; each row is fitted on
     # its own, so fitting each distinct row once gives the same numbers for less work.
     distinct_rows, row_of = _distinct_rows(y)
@@ -248,8 +250,11 @@ def fit_with_replicates(
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """``law`` fitted to the observations ``y`` ``[P]`` (NaN or ≤ 0: no value there) and to each
     bootstrap row of ``replicates`` ``[B, P]``, in one batch: (estimate, ``[B]`` per parameter)."""
-    y = np.asarray(y, dtype=np.float64)
-    rows = np.vstack([np.where(np.isfinite(y) & (y > 0), y, np.nan)[None], np.atleast_2d(replicates)])
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    valid = np.isfinite(y) & (y > 0)
+    if law == "broken_power":  # its break is searched over the x it is given: the estimate on its own points
+        return fit_law(law, x[valid], y[valid], bounds), fit_law_batch(law, x, replicates, bounds)
+    rows = np.vstack([np.where(valid, y, np.nan)[None], np.atleast_2d(replicates)])
     fitted = fit_law_batch(law, x, rows, bounds)
     return {name: float(value[0]) for name, value in fitted.items()}, {
         name: value[1:] for name, value in fitted.items()

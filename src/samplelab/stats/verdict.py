@@ -96,6 +96,16 @@ def combine(verdicts: list[Verdict]) -> Verdict:
     return "agrees" if all(v == "agrees" for v in verdicts) else "inconclusive"
 
 
+def growth_verdict(gap_interval: tuple | list, gamma_interval: tuple | list, margin: float) -> Verdict:
+    """ "Almost independent of x" (docs/analysis.md, "Growth shape"): it agrees if the interval
+    of D = (power-law loss − log-law loss) ÷ points lies above 0, or γ's lies within
+    [−margin, margin]; it disagrees if D's lies below 0 *and* γ's outside [−margin, margin]."""
+    by_gap, by_gamma = verdict(gap_interval, Region(low=0.0)), verdict(gamma_interval, Region(-margin, margin))
+    if "agrees" in (by_gap, by_gamma):
+        return "agrees"
+    return "disagrees" if by_gap == by_gamma == "disagrees" else "inconclusive"
+
+
 def clopper_pearson(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
     """The exact (Clopper–Pearson) two-sided interval of a binomial rate; ``(0, 1)`` with no trials."""
     if trials == 0:

@@ -17,9 +17,10 @@ Target: a β-Hölder function of the base point ``z``, ``β = smoothness``, cent
 by per-run constants to unit variance over the manifold (estimated on 4,096 draws), so the
 constant predictor 0 scores about 1. Two forms (``target_form``):
 
-* ``fourier`` (default, any β > 0): a random Fourier series ``Σ_{i<M} g_i r_i^{−β}
-  cos(⟨ω_i, z⟩ + φ_i)``, ``M = 512`` plane waves with directions uniform on the sphere,
-  radii ``r_i = |ω_i|`` log-uniform on [1, 1024], ``g_i ~ N(0, 1)``, ``φ_i ~ U[0, 2π)``.
+* ``fourier`` (default; any β > 0, the config takes β ≤ 8): a random Fourier series
+  ``Σ_{i<M} g_i r_i^{−β} cos(⟨ω_i, z⟩ + φ_i)``, ``M = 512`` plane waves with directions
+  uniform on the sphere, radii ``r_i = |ω_i|`` log-uniform on [1, 1024], ``g_i ~ N(0, 1)``,
+  ``φ_i ~ U[0, 2π)``.
   Log-uniform radii with amplitudes ``r^{−β}`` give the spectrum of a field whose
   increments of order ⌊β⌋ + 1 over a step h have mean square ∝ h^{2β} between the scales
   1/1024 and 1: a typical member of the β-Hölder class, whose minimax rate seed 002's theory
@@ -126,9 +127,10 @@ class Manifold:
         terms = jnp.abs(state["W"] @ z - state["b"]) ** self.config.smoothness
         return jnp.sum(state["a"] * terms)
 
-    def _target_terms(self, key: jax.Array, n_z: int) -> dict[str, jax.Array]:
-        """``W [M, n_z]`` (directions × radii), amplitudes ``a [M]``, offsets / phases ``b [M]``."""
-        k_w, k_a, k_b, k_r = jax.random.split(key, 4)
+    def _target_terms(self, keys: tuple[jax.Array, ...], n_z: int) -> dict[str, jax.Array]:
+        """``W [M, n_z]`` (directions × radii), amplitudes ``a [M]``, offsets / phases ``b [M]``
+        from the keys ``(k_w, k_a, k_b)``, and ``k_r`` for the Fourier radii."""
+        k_w, k_a, k_b = keys[:3]
         if self.config.target_form == "ridge":
             w = jax.random.normal(k_w, (TARGET_TERMS, n_z))
             return {
@@ -137,7 +139,7 @@ class Manifold:
                 "b": jax.random.uniform(k_b, (TARGET_TERMS,), minval=-0.5, maxval=0.5),
             }
         w = jax.random.normal(k_w, (FOURIER_TERMS, n_z))
-        radii = jnp.exp(jax.random.uniform(k_r, (FOURIER_TERMS,), maxval=math.log(FOURIER_MAX_RADIUS)))
+        radii = jnp.exp(jax.random.uniform(keys[3], (FOURIER_TERMS,), maxval=math.log(FOURIER_MAX_RADIUS)))
         return {
             "W": w / jnp.linalg.norm(w, axis=1, keepdims=True) * radii[:, None],
             "a": jax.random.normal(k_a, (FOURIER_TERMS,)) * radii ** (-self.config.smoothness),
@@ -147,12 +149,15 @@ class Manifold:
     def init_run_state(self, key: jax.Array) -> dict[str, jax.Array]:
         """``Q [D, m]``, the target's terms ``W``, ``a``, ``b``, its centre and scale; ``G``, ``c`` (embedding)."""
         config = self.config
-        k_q, k_terms, k_g, k_c, k_scale = jax.random.split(key, 5)
+        # The ridge target draws its numbers as before target_form existed (the same runs, the
+        # same run keys); the Fourier target takes one more key, for its radii.
+        count = 7 if config.target_form == "ridge" else 8
+        k_q, k_w, k_a, k_b, k_g, k_c, k_scale, *k_radii = jax.random.split(key, count)
         n_z = config.intrinsic_dim + 1 if config.shape == "sphere" else 2 * config.intrinsic_dim
         q = jnp.linalg.qr(jax.random.normal(k_q, (config.ambient_dim, config.base_dim)))[0]
         state = {
             "Q": q,
-            **self._target_terms(k_terms, n_z),
+            **self._target_terms((k_w, k_a, k_b, *k_radii), n_z),
             "G": jax.random.normal(k_g, (config.embed_extra, n_z)) / math.sqrt(n_z),
             "c": jax.random.uniform(k_c, (config.embed_extra,), maxval=2 * math.pi),
             "s": jnp.ones(()),
