@@ -369,15 +369,10 @@ def main() -> None:
         command = "python bench/calibration.py " + " ".join(sys.argv[1:])
         source = f"{command} ({settings}, {time.strftime('%Y-%m-%d')})"
         entries = [{**entry, "studies": args.studies, "calibration": source} for entry in CALIBRATION]
-        if args.only and CALIBRATION_FILE.exists():  # a partial run replaces its own kinds only
-            previous = json.loads(CALIBRATION_FILE.read_text())
-            default = f"{previous.get('command')} ({previous.get('settings')}, {previous.get('date')})"
+        if args.only and CALIBRATION_FILE.exists():  # a partial run replaces its own entries only
             redone = {(entry["study"], entry["kind"]) for entry in entries}
-            entries = [
-                {"studies": previous.get("studies"), "calibration": default, **entry}
-                for entry in previous["entries"]
-                if (entry["study"], entry["kind"]) not in redone
-            ] + entries
+            previous = json.loads(CALIBRATION_FILE.read_text())["entries"]
+            entries = [entry for entry in previous if (entry["study"], entry["kind"]) not in redone] + entries
         CALIBRATION_FILE.write_text(json.dumps({"format": 2, "entries": entries}, indent=1) + "\n")
         print(f"wrote {CALIBRATION_FILE}")
 

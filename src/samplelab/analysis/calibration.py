@@ -29,24 +29,20 @@ CALIBRATED_CONFIDENCE = 0.95
 @cache
 def _entries() -> dict[tuple[str, str, str], tuple[float, float, str]]:
     """Per (study, profile, kind): the least coverage over its simulated series, the widening
-    to apply (1: none), and the bench run that measured it (its command, settings and date).
-
-    An entry names its own run (``calibration``) and number of studies where a partial run
-    (``bench/calibration.py --only …``) replaced some kinds; otherwise the file's do."""
+    to apply (1: none), and the bench run that measured it (each entry's ``calibration``:
+    command, settings and date; a partial run, ``bench/calibration.py --only …``, replaces
+    only its own entries)."""
     path = Path(__file__).with_name("calibration.json")
     if not path.exists():
         return {}
-    document = json.loads(path.read_text())
-    default_source = f"{document.get('command')} ({document.get('settings')}, {document.get('date')})"
     table: dict[tuple[str, str, str], tuple[float, float, str]] = {}
-    for entry in document["entries"]:
-        studies = entry.get("studies", document.get("studies"))
-        shortfall = 2 * math.sqrt(CALIBRATED_CONFIDENCE * (1 - CALIBRATED_CONFIDENCE) / studies)
+    for entry in json.loads(path.read_text())["entries"]:
+        shortfall = 2 * math.sqrt(CALIBRATED_CONFIDENCE * (1 - CALIBRATED_CONFIDENCE) / entry["studies"])
         key = (entry["study"], entry["profile"], entry["kind"])
         coverage, widen, _ = table.get(key, (1.0, 1.0, ""))
         short = entry["coverage"] < CALIBRATED_CONFIDENCE - shortfall and math.isfinite(entry["widen_by"])
-        source = entry.get("calibration", default_source)
-        table[key] = (min(coverage, entry["coverage"]), max(widen, entry["widen_by"] if short else 1.0), source)
+        widen = max(widen, entry["widen_by"] if short else 1.0)
+        table[key] = (min(coverage, entry["coverage"]), widen, entry["calibration"])
     return table
 
 

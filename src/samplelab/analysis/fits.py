@@ -18,7 +18,7 @@ from samplelab.spec.run_config import N_TRAIN
 from samplelab.spec.size import parameter_count, tokens_per_example
 from samplelab.spec.study import point_without
 from samplelab.stats.bootstrap import expanded_percentile_interval
-from samplelab.stats.powerlaw import EXPONENT, MIN_DISTINCT_X, fit_law, fit_law_batch, predict
+from samplelab.stats.powerlaw import EXPONENT, MIN_DISTINCT_X, fit_rows_with_replicates, predict
 from samplelab.stats.theory import evaluate_expression
 from samplelab.stats.verdict import Region, verdict
 
@@ -195,14 +195,8 @@ def fit_json(fit: FitConfig, series: FitSeries, analysis: AnalysisConfig) -> dic
         result["theory"] = _theory_json(fit, series, None, analysis)
         return result
     kept = valid & (x < x[valid].max())  # for the fit without the largest x (extrapolation)
-    if fit.law == "broken_power":  # its break is searched over the x it is given: each point set on its own
-        estimate, without_last = (fit_law(fit.law, x[m], y[m], fit.bounds) for m in (valid, kept))
-        boot = fit_law_batch(fit.law, x, series.replicates, fit.bounds)
-    else:  # one batch: the estimate, the fit without the largest x, the replicates (missing: weight 0)
-        rows = np.vstack([np.where(valid, y, np.nan), np.where(kept, y, np.nan), series.replicates])
-        batch = fit_law_batch(fit.law, x, rows, fit.bounds)
-        estimate, without_last = ({name: float(value[i]) for name, value in batch.items()} for i in (0, 1))
-        boot = {name: value[2:] for name, value in batch.items()}
+    observed = np.stack([np.where(valid, y, np.nan), np.where(kept, y, np.nan)])
+    (estimate, without_last), boot = fit_rows_with_replicates(fit.law, x, observed, series.replicates, fit.bounds)
     result["bootstrap"]["fitted"] = int(np.isfinite(boot["loss"]).sum())
     for name, value in estimate.items():
         if name == "loss":

@@ -227,7 +227,7 @@ def _distinct_rows(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct rows of ``y`` ``[B, P]`` (NaN equal to NaN) and each row's index among them
     ``[B]``; sorted by column keys (``np.lexsort``), far cheaper than ``np.unique(axis=0)``'s
     sort of whole rows as bytes."""
-    if y.shape[0] == 0 or y.shape[1] == 0:
+    if y.shape[1] == 0:  # rows with no points: all alike (fit_law_batch never passes no rows)
         return y[:1], np.zeros(y.shape[0], dtype=np.int64)
     keyed = np.where(np.isnan(y), -np.inf, y)  # NaN ≠ NaN; −∞ is not a valid y either
     order = np.lexsort(keyed.T[::-1])
@@ -245,20 +245,30 @@ def _distinct_x(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return ((valid.astype(np.float64) @ one_hot) > 0).sum(axis=1)
 
 
+def fit_rows_with_replicates(
+    law: Law, x: np.ndarray, rows: np.ndarray, replicates: np.ndarray, bounds: tuple[float, float] | None = None
+) -> tuple[list[dict[str, float]], dict[str, np.ndarray]]:
+    """``law`` fitted to each observation row of ``rows`` ``[E, P]`` (NaN or ≤ 0: no value
+    there) and to each bootstrap row of ``replicates`` ``[B, P]``: (one estimate per row,
+    ``[B]`` per parameter). One batch, a missing point a zero weight; ``broken_power``, whose
+    break is searched over the x it is given, fits each observation row on its own points."""
+    x, rows = np.asarray(x, dtype=np.float64), np.atleast_2d(np.asarray(rows, dtype=np.float64))
+    valid = np.isfinite(rows) & (rows > 0)
+    if law == "broken_power":
+        estimates = [fit_law(law, x[keep], row[keep], bounds) for row, keep in zip(rows, valid, strict=True)]
+        return estimates, fit_law_batch(law, x, replicates, bounds)
+    fitted = fit_law_batch(law, x, np.vstack([np.where(valid, rows, np.nan), np.atleast_2d(replicates)]), bounds)
+    estimates = [{name: float(value[i]) for name, value in fitted.items()} for i in range(len(rows))]
+    return estimates, {name: value[len(rows) :] for name, value in fitted.items()}
+
+
 def fit_with_replicates(
     law: Law, x: np.ndarray, y: np.ndarray, replicates: np.ndarray, bounds: tuple[float, float] | None = None
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """``law`` fitted to the observations ``y`` ``[P]`` (NaN or ≤ 0: no value there) and to each
-    bootstrap row of ``replicates`` ``[B, P]``, in one batch: (estimate, ``[B]`` per parameter)."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    valid = np.isfinite(y) & (y > 0)
-    if law == "broken_power":  # its break is searched over the x it is given: the estimate on its own points
-        return fit_law(law, x[valid], y[valid], bounds), fit_law_batch(law, x, replicates, bounds)
-    rows = np.vstack([np.where(valid, y, np.nan)[None], np.atleast_2d(replicates)])
-    fitted = fit_law_batch(law, x, rows, bounds)
-    return {name: float(value[0]) for name, value in fitted.items()}, {
-        name: value[1:] for name, value in fitted.items()
-    }
+    """``law`` fitted to the observations ``y`` ``[P]`` and to each bootstrap row of
+    ``replicates`` ``[B, P]`` (:func:`fit_rows_with_replicates` of one row)."""
+    (estimate,), fitted = fit_rows_with_replicates(law, x, np.asarray(y)[None], replicates, bounds)
+    return estimate, fitted
 
 
 def fit_law(law: Law, x, y, bounds: tuple[float, float] | None = None) -> dict[str, float]:

@@ -138,12 +138,14 @@ def _redraw_repeated_rows(key: jax.Array, signs: jax.Array) -> jax.Array:
     rows are distinct: by symmetry, uniform over the matrices with distinct rows."""
 
     def redraw(carry):
-        key, signs = carry
+        key, signs, repeated = carry
         key, k_new = jax.random.split(key)
         fresh = jax.random.rademacher(k_new, signs.shape, dtype=signs.dtype)
-        return key, jnp.where(_repeated_rows(signs)[:, None], fresh, signs)
+        signs = jnp.where(repeated[:, None], fresh, signs)
+        return key, signs, _repeated_rows(signs)
 
-    return jax.lax.while_loop(lambda carry: jnp.any(_repeated_rows(carry[1])), redraw, (key, signs))[1]
+    carry = (key, signs, _repeated_rows(signs))
+    return jax.lax.while_loop(lambda carry: jnp.any(carry[2]), redraw, carry)[1]
 
 
 @TASKS.register(
