@@ -54,9 +54,7 @@ CALIBRATION: list[dict] = []  # what --write stores: per design and claim kind, 
 
 def _record(design: Design, kind: str, tally: Tally, truth: str | None = None) -> None:
     study, series = design.name.split(" [")[0], design.name.split("] ")[1] if "] " in design.name else None
-    CALIBRATION.append({"study": study, "profile": "quick", "kind": kind, "series": series,
-                        "coverage": tally.covered / tally.total, "widen_by": tally.widening(),
-                        **({"truth": truth} if truth else {})})  # fmt: skip
+    CALIBRATION.append(tally.entry(study, kind, series, **({"truth": truth} if truth else {})))
 
 
 def _estimate(design: Design, cell: Cell) -> float:

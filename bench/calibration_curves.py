@@ -87,9 +87,7 @@ def simulate_curve(
                 tally.add(ci[0] <= truth <= ci[1], None, needed_factor(estimate, ci, truth))
                 intervals.append((estimate, ci))
             if role == "coverage":
-                entries.append({"study": design.study, "profile": "quick", "kind": "curve_exponent",
-                                "series": f"α = {alpha:.3g}", "coverage": tally.covered / tally.total,
-                                "widen_by": tally.widening()})  # fmt: skip
+                entries.append(tally.entry(design.study, "curve_exponent", f"α = {alpha:.3g}"))
                 factors.append(applied_factor(tally, studies))
                 rows.append([design.name, "learning-curve exponent", f"α = {truth:.3g}: CI covers α",
                              tally.rate(tally.covered)])  # fmt: skip
@@ -125,8 +123,7 @@ def simulate_paired(study_file: str, studies: int, replicates: int, rng, entries
             ci = expanded_percentile_interval(estimate, reps, CONFIDENCE, seeds)
             tally.add(ci[0] <= truth <= ci[1], verdict(ci, Region.of(above=0.0)), needed_factor(estimate, ci, truth))
         if role == "coverage":
-            entries.append({"study": study.name, "profile": "quick", "kind": "paired", "series": None,
-                                "coverage": tally.covered / tally.total, "widen_by": tally.widening()})  # fmt: skip
+            entries.append(tally.entry(study.name, "paired", None))
             rows.append([name, "paired", "difference 0.02: CI covers it", tally.rate(tally.covered)])
         else:
             rows.append([name, "paired", "difference 0, claim > 0: false agrees", tally.rate(tally.agrees)])

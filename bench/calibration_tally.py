@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from samplelab.analysis.calibration import applied_widening
+
 STUDIES = Path(__file__).resolve().parent.parent / "studies"
 CONFIDENCE = 0.95
 
@@ -43,16 +45,19 @@ class Tally:
         """The least factor ≥ 1 that makes the intervals cover in ``CONFIDENCE`` of the studies."""
         return max(1.0, float(np.quantile(self.factors, CONFIDENCE, method="inverted_cdf")))
 
+    def entry(self, study: str, kind: str, series: str | None, **extra) -> dict:
+        """This tally as an entry of analysis/calibration.json (its quick profile)."""
+        coverage = self.covered / self.total
+        return {"study": study, "profile": "quick", "kind": kind, "series": series, "coverage": coverage,
+                "widen_by": self.widening(), **extra}  # fmt: skip
+
     def rate(self, count: int) -> str:
         return f"{count / self.total:.1%}" if self.total else "—"
 
 
 def applied_factor(tally: Tally, studies: int) -> float:
-    """The widening analysis/calibration.py applies from this tally: only where coverage falls
-    short of 95% by more than two Monte Carlo SEs, and the factor is finite."""
-    short = tally.covered / tally.total < CONFIDENCE - 2 * np.sqrt(CONFIDENCE * (1 - CONFIDENCE) / studies)
-    factor = tally.widening()
-    return factor if short and np.isfinite(factor) else 1.0
+    """The widening analysis/calibration.py applies from this tally (its own rule)."""
+    return applied_widening(tally.covered / tally.total, tally.widening(), studies)
 
 
 def widened(interval, estimate: float, factor: float) -> tuple[float, float]:

@@ -37,13 +37,19 @@ def _entries() -> dict[tuple[str, str, str], tuple[float, float, str]]:
         return {}
     table: dict[tuple[str, str, str], tuple[float, float, str]] = {}
     for entry in json.loads(path.read_text())["entries"]:
-        shortfall = 2 * math.sqrt(CALIBRATED_CONFIDENCE * (1 - CALIBRATED_CONFIDENCE) / entry["studies"])
         key = (entry["study"], entry["profile"], entry["kind"])
         coverage, widen, _ = table.get(key, (1.0, 1.0, ""))
-        short = entry["coverage"] < CALIBRATED_CONFIDENCE - shortfall and math.isfinite(entry["widen_by"])
-        widen = max(widen, entry["widen_by"] if short else 1.0)
+        widen = max(widen, applied_widening(entry["coverage"], entry["widen_by"], entry["studies"]))
         table[key] = (min(coverage, entry["coverage"]), widen, entry["calibration"])
     return table
+
+
+def applied_widening(coverage: float, widen_by: float, studies: int) -> float:
+    """The factor a simulated interval kind is widened by: ``widen_by`` where its ``coverage``
+    (over ``studies`` simulated studies) falls short of 95% by more than two Monte Carlo
+    SEs and the factor is finite; else 1 (see the module docstring)."""
+    shortfall = 2 * math.sqrt(CALIBRATED_CONFIDENCE * (1 - CALIBRATED_CONFIDENCE) / studies)
+    return widen_by if coverage < CALIBRATED_CONFIDENCE - shortfall and math.isfinite(widen_by) else 1.0
 
 
 CURVE_METRICS = ("final_metric", "early_stopped_metric")
