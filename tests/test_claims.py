@@ -44,14 +44,24 @@ bootstrap = 400
 BUDGET = 4000
 
 
-def _record(spec, needed: int, final: float = 1.0):
+def _record(spec, needed: int, final: float = 1.0, retrieved: int | None = None):
+    """375 (the baseline) until ``retrieved`` (if given: 30, under 10% of it), ``final`` from ``needed``."""
     steps = np.arange(BUDGET + 1, dtype=np.float64)
     curve = np.where(steps >= needed, final, 375.0).astype(np.float32)  # threshold 1% of 375
+    if retrieved is not None:
+        curve[(steps >= retrieved) & (steps < needed)] = 30.0
     return synthetic_record(spec, steps, curve, samples_per_step=1)
 
 
 def _analyze(
-    tmp_path, capsys, truth, claims: str, noise: float = 0.05, seed_noise: float | None = None, final=None
+    tmp_path,
+    capsys,
+    truth,
+    claims: str,
+    noise: float = 0.05,
+    seed_noise: float | None = None,
+    final=None,
+    retrieval=None,
 ) -> dict:
     """``truth(heads, set_size)`` → median samples needed; returns the analysis document."""
     tmp_path = tmp_path / f"store{len(list(tmp_path.iterdir()))}"
@@ -66,7 +76,8 @@ def _analyze(
         heads, size = spec.point["model.heads"], spec.point["task.set_size"]
         factor = np.exp(seed_effect[spec.seed] + rng.normal(0, noise))
         end = 1.0 if final is None else final(heads, spec.seed)
-        records.append(_record(spec, round(truth(heads, size) * factor), end))
+        retrieved = None if retrieval is None else round(retrieval(heads, size) * factor)
+        records.append(_record(spec, round(truth(heads, size) * factor), end, retrieved))
     store = tmp_path / "truths.sqlite"
     with ResultStore(store) as db:
         db.register_study(study.name, study.profile, [(s.key, s.point) for s in study.runs])
@@ -98,6 +109,39 @@ def test_growth_shape_tells_log_growth_from_power_growth(tmp_path, capsys):
     assert log["verdict"] == "agrees" and 0.4 < log["values"][0]["estimate"] < 0.8
     assert log["values"][0]["log_minus_power_fit"]["verdict"] == "agrees"
     assert linear["verdict"] == "disagrees" and linear["values"][0]["estimate"] == pytest.approx(1, abs=0.1)
+
+
+THRESHOLDS = """
+[[analysis.claims]]
+kind = "band"
+label = "precise: 4–8 per x"
+x = "task.set_size"
+where = { "model.heads" = 1 }
+within = [4, 8]
+[[analysis.claims]]
+kind = "band"
+label = "retrieved: 4–8 per x"
+x = "task.set_size"
+where = { "model.heads" = 1 }
+within = [4, 8]
+threshold_relative = 0.1
+[[analysis.fits]]
+x = "task.set_size"
+y = "km_median"
+threshold_relative = 0.1
+where = { "model.heads" = 1 }
+theory = { exponent = "1", margin = 0.2, label = "retrieved: linear" }
+"""
+
+
+def test_a_claim_or_fit_reads_its_own_threshold(tmp_path, capsys):
+    """Curves reach 10% of the baseline at 6x and 1% at 40x: each claim reads its threshold."""
+    claims = _analyze(tmp_path, capsys, lambda h, x: 40 * x, THRESHOLDS, retrieval=lambda h, x: 6 * x)
+    precise, retrieved = claims["precise: 4–8 per x"], claims["retrieved: 4–8 per x"]
+    assert precise["verdict"] == "disagrees" and precise["threshold_relative"] is None
+    assert retrieved["verdict"] == "agrees" and retrieved["threshold_relative"] == 0.1
+    assert claims["retrieved: linear"]["verdict"] == "agrees"
+    assert claims["retrieved: linear"]["threshold_relative"] == 0.1
 
 
 COMPARE = """

@@ -209,3 +209,16 @@ def test_fields_added_later_keep_old_run_keys_only_at_values_that_reproduce_old_
     assert "allocation_scope" not in training_identity(layer)["model"]
     assert "allocation_scope" not in training_identity(dense)["model"]
     assert training_identity(network)["model"]["allocation_scope"] == "network"
+
+
+def test_a_profile_may_zip_fields_the_base_varies_apart(write_study):
+    """A profile's zipped key replaces the base keys naming its fields (data sizes per N)."""
+    text = BASE + (
+        '[training]\nregime = "fixed"\nn_train = 8\n[grid]\n"task.set_size" = [2, 4]\n"training.n_train" = [8, 16]\n'
+        '"model.heads" = [1, 2]\n[profiles.quick.grid]\n"task.set_size,training.n_train" = [[2, 4], [4, 8], [4, 16]]\n'
+    )
+    path = write_study(text)
+    assert len(load_study(path).runs) == 8 * 3  # 3 seeds by default
+    quick = load_study(path, "quick")
+    pairs = {(r.point["task.set_size"], r.point["training.n_train"], r.point["model.heads"]) for r in quick.runs}
+    assert pairs == {(n, size, h) for n, size in [(2, 4), (4, 8), (4, 16)] for h in (1, 2)}

@@ -90,6 +90,8 @@ def claim_rows(document: dict) -> list[dict[str, str]]:
         measured = "; ".join(_value_text(claim, v, many) for v in claim["values"]) or "nothing measured"
         if claim["measures"] not in ("rate",) and claim["kind"] != "compare":
             measured = f"{symbol} = {measured}" if not many else f"{symbol}: {measured}"
+        if claim.get("threshold_relative") is not None:
+            measured = f"at ε = {claim['threshold_relative']:g} × baseline, {measured}"
         if claim["reason"]:
             measured += f" — {claim['reason']}"
         rows.append(

@@ -108,17 +108,23 @@ def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 
     analysis = runs.study.analysis
     if bootstrap is not None:
         analysis = analysis.model_copy(update={"bootstrap": bootstrap})
-    cells = collect_cells(runs, analysis, seed)
     resampler = SeedResampler((r.seed for r in runs.records), analysis.bootstrap, np.random.default_rng([seed, 7]))
+    outcomes = cell_outcomes(runs, analysis, seed) if analysis.outcomes else []
+    at_threshold: dict[float | None, ClaimData] = {}  # the study's threshold (None) and each fit's / claim's own
+    for fraction in [None, *(entry.threshold_relative for entry in [*analysis.fits, *analysis.claims])]:
+        if fraction not in at_threshold:
+            measured = runs if fraction is None else runs.at_threshold_relative(fraction)
+            cells = collect_cells(measured, analysis, seed)
+            documents = [_cell_json(cell, analysis.delta) for cell in cells]
+            at_threshold[fraction] = ClaimData(measured, cells, documents, outcomes, analysis, resampler)
     fits = []
     for index, fit in enumerate(analysis.fits):
-        for series in fit_series(fit, runs, cells, analysis, resampler):
+        data = at_threshold[fit.threshold_relative]
+        for series in fit_series(fit, data.runs, data.cells, analysis, resampler):
             if all(series.point.get(key) == value for key, value in fit.where.items()):
-                fits.append({"fit_index": index, **fit_json(fit, series, analysis)})
-    cell_documents = [_cell_json(cell, analysis.delta) for cell in cells]
-    outcomes = cell_outcomes(runs, analysis, seed) if analysis.outcomes else []
-    data = ClaimData(runs, cells, cell_documents, outcomes, analysis, resampler)
-    claims = theory_claims(fits) + [evaluate_claim(data, claim) for claim in analysis.claims]
+                fitted = fit_json(fit, series, analysis)
+                fits.append({"fit_index": index, "threshold_relative": fit.threshold_relative, **fitted})
+    claims = theory_claims(fits) + [evaluate_claim(at_threshold[c.threshold_relative], c) for c in analysis.claims]
     claims = calibrate(claims, runs.study.name, runs.study.profile, analysis.confidence)
     _theory_verdicts_as_judged(fits, claims)
     return {
@@ -137,7 +143,10 @@ def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 
             "seed": seed,
         },
         "runs": len(runs.records),
-        "cells": cell_documents,
+        "cells": at_threshold[None].cell_documents,
+        "cells_at_threshold": {
+            f"{fraction:g}": data.cell_documents for fraction, data in at_threshold.items() if fraction is not None
+        },
         "fits": fits,
         "claims": claims,
         "attention_entropy": entropy_probe(runs.records),

@@ -5,6 +5,7 @@ probe retrains (embeddings, attention map). Grouping them into cells: :mod:`samp
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from samplelab.core.errors import ConfigError
@@ -33,6 +34,10 @@ class StudyRuns:
     def regime(self) -> str:
         return self.study.runs[0].config.training.regime
 
+    def at_threshold_relative(self, fraction: float) -> StudyRuns:
+        """The same runs measured against ``fraction`` × each run's baseline."""
+        return dataclasses.replace(self, thresholds={r.run_key: fraction * r.baseline for r in self.records})
+
 
 def load_study_runs(study: Study, store: ResultStore, threshold_relative: float | None = None) -> StudyRuns:
     """Read the study's finished runs.
@@ -43,14 +48,9 @@ def load_study_runs(study: Study, store: ResultStore, threshold_relative: float 
     stored = store.study_runs(study.name, study.profile)
     specs = {spec.key: spec for spec in study.runs} | refinement_specs(study, stored)
     records = [r for r in stored if r.run_key in specs]
-    measurement = {key: spec.config.measurement for key, spec in specs.items()}
-    if threshold_relative is not None:
-        measurement = {
-            key: m.model_copy(update={"threshold": None, "threshold_relative": threshold_relative})
-            for key, m in measurement.items()
-        }
-    thresholds = {r.run_key: measurement[r.run_key].threshold_for(r.baseline) for r in records}
-    return StudyRuns(study, records, thresholds)
+    thresholds = {r.run_key: specs[r.run_key].config.measurement.threshold_for(r.baseline) for r in records}
+    runs = StudyRuns(study, records, thresholds)
+    return runs if threshold_relative is None else runs.at_threshold_relative(threshold_relative)
 
 
 def refinement_specs(study: Study, stored: list[RunRecord]) -> dict[str, RunSpec]:

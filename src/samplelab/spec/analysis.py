@@ -91,6 +91,9 @@ class FitConfig(StrictConfig):
     where: dict[str, int | float | str | bool] = Field(
         {}, description='fit only the series with these grid values, e.g. {model = "ffn"}'
     )
+    threshold_relative: float | None = Field(
+        None, gt=0, le=1, description="read n_star / km_median at this fraction of the baseline instead of the study's"
+    )
 
     theory: TheoryConfig | None = None
 

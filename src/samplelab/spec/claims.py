@@ -78,6 +78,9 @@ class ClaimConfig(StrictConfig):
     below: float | None = None
     within: tuple[float, float] | None = None
     margin: float | None = Field(None, ge=0, description="the tolerance: how far past its value the claim allows")
+    threshold_relative: float | None = Field(
+        None, gt=0, le=1, description="judge reaching at this fraction of the baseline instead of the study's threshold"
+    )
 
     @model_validator(mode="after")
     def _fields_of_kind(self) -> ClaimConfig:

@@ -149,6 +149,21 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     return merged
 
 
+def _without_replaced_grid_keys(raw: dict[str, Any], override: Any) -> dict[str, Any]:
+    """``raw`` without the grid keys a profile's grid re-varies under another key.
+
+    A profile may vary fields together that the base varies apart (``"task.set_size,
+    training.n_train"`` replacing ``"task.set_size"`` and ``"training.n_train"``): the base
+    keys naming any of its fields are dropped before the merge.
+    """
+    grid, new = raw.get("grid"), override.get("grid") if isinstance(override, dict) else None
+    if not isinstance(grid, dict) or not isinstance(new, dict):
+        return raw
+    fields = {part.strip() for key in new for part in key.split(",")}
+    kept = {k: v for k, v in grid.items() if k in new or not fields & {part.strip() for part in k.split(",")}}
+    return {**raw, "grid": kept}
+
+
 def read_study_text(path: Path) -> str:
     """A study file's text, a missing or unreadable file as a one-line ConfigError."""
     try:
@@ -271,7 +286,7 @@ def load_study_text(text: str, source: str, profile: str | None = None) -> Study
         if not isinstance(profiles, dict) or profile not in profiles:
             names = ", ".join(sorted(profiles)) if isinstance(profiles, dict) and profiles else "none defined"
             raise ConfigError(f"--profile {profile!r}: not in {source} — fix: use one of: {names}")
-        raw = _deep_merge(raw, profiles[profile])
+        raw = _deep_merge(_without_replaced_grid_keys(raw, profiles[profile]), profiles[profile])
     try:
         study = StudyFile.model_validate(raw)
     except ValidationError as err:
