@@ -40,7 +40,7 @@ import numpy as np
 from calibration_curves import curve_design, simulate_curve, simulate_paired
 from calibration_tally import CONFIDENCE, STUDIES, Tally, applied_factor, needed_factor, widened
 from samplelab.analysis.cells import Cell
-from samplelab.analysis.claims import bracket_interval
+from samplelab.analysis.claim_cells import bracket_interval
 from samplelab.analysis.resample import SeedResampler
 from samplelab.spec.run_config import N_TRAIN
 from samplelab.spec.study import load_study

@@ -292,3 +292,27 @@ def test_cannot_learn_is_inconclusive_when_the_control_does_not_learn_in_the_sam
     assert learnt["one head does not learn"]["verdict"] == "agrees"  # 0/32 vs 32/32: [0.82, 1] ≥ 0.8
     assert value["estimate"] == 1 and value["interval"][0] > 0.8
     assert learnt["two heads learn"]["verdict"] == "agrees"
+
+
+TREND = """
+[[analysis.claims]]
+kind = "trend"
+label = "more data with more heads"
+x = "model.heads"
+above = 0
+[[analysis.claims]]
+kind = "trend"
+label = "less data at larger N"
+x = "task.set_size"
+where = { "model.heads" = 2 }
+below = 0
+"""
+
+
+def test_a_trend_orders_cells_and_reads_the_slope_of_ln_y_per_step(tmp_path, capsys):
+    """heads 1 needs 50·x, heads 2 needs 100·x: ln 2 more per step of heads, at every N; N doubles per step."""
+    claims = _analyze(tmp_path, capsys, lambda h, x: 50 * h * x, TREND)
+    heads, size = claims["more data with more heads"], claims["less data at larger N"]
+    assert heads["verdict"] == "agrees" and len(heads["values"]) == 4  # one trend per N
+    assert all(v["estimate"] == pytest.approx(np.log(2), abs=0.1) and v["order"] == ["1", "2"] for v in heads["values"])
+    assert size["verdict"] == "disagrees" and size["values"][0]["estimate"] == pytest.approx(np.log(2), abs=0.1)

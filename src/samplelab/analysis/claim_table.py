@@ -9,13 +9,15 @@ from samplelab.stats.verdict import Region
 VERDICT_COUNTS = ("agrees", "disagrees", "inconclusive")
 
 
-def _symbol(claim: dict) -> str:
+def claim_symbol(claim: dict) -> str:
+    """What a claim measures, as a symbol (``γ``, ``km_median ÷ set_size``, ``Δ test accuracy`` …)."""
     measures = claim["measures"]
     exponent = EXPONENT_SYMBOL.get(claim.get("exponent") or "", "γ")
     return {
         "exponent": f"{exponent}(where) − {exponent}(than)" if claim["kind"] == "compare" else exponent,
         "ratio": f"{claim.get('y')}(where) / {claim.get('y')}(than)",
         "growth": "γ",
+        "trend": f"Δ ln {claim.get('y')} per step in {claim.get('x')}",
         "per_x": f"{claim.get('y')} ÷ {(claim.get('x') or 'x').split('.')[-1]}",
         "rate": "success rate" if claim["kind"] == "reached" else "rate(control) − rate",
     }.get(measures, ("Δ " if claim["kind"] == "paired" else "") + measures.replace("_", " "))
@@ -85,7 +87,7 @@ def claim_rows(document: dict) -> list[dict[str, str]]:
     study = f"{document['study']} [{document['profile']}]"
     rows = []
     for claim in document.get("claims", []):
-        symbol = _symbol(claim)
+        symbol = claim_symbol(claim)
         many = len(claim["values"]) > 1
         measured = "; ".join(_value_text(claim, v, many) for v in claim["values"]) or "nothing measured"
         if claim["measures"] not in ("rate",) and claim["kind"] != "compare":

@@ -12,7 +12,8 @@ import numpy as np
 
 from samplelab.analysis.calibration import calibrate
 from samplelab.analysis.cells import Cell, collect_cells, measure_name
-from samplelab.analysis.claims import ClaimData, evaluate_claim, theory_claims
+from samplelab.analysis.claim_data import ClaimData
+from samplelab.analysis.claims import evaluate_claim, theory_claims
 from samplelab.analysis.fits import fit_json, fit_series, sample_maximum_reason
 from samplelab.analysis.outcomes import cell_outcomes
 from samplelab.analysis.resample import SeedResampler

@@ -1,10 +1,10 @@
 """Figures of a study, drawn only from stored runs (PNG, matplotlib's Agg backend).
 
-* ``metric_vs_train_size.png`` (fixed regime): final test metric vs training-set size,
-  one line per cell (median over seeds, band = min–max), threshold dashed.
-* ``learning_curves.png`` (online regime, or fixed with ≤ 12 (cell, n) groups): median
-  test metric (solid) and training loss (dotted) vs optimizer steps.
-* ``data_to_threshold.png``: data needed to reach the threshold vs the cell's grid value,
+* ``claim_<k>.png``: one per claim, why its verdict came out so (:mod:`samplelab.report.claim_figures`).
+* ``metric_vs_train_size.png`` (fixed regime, more than one training-set size) and ``learning_curves.png`` (when its small
+  multiples stay readable): :mod:`samplelab.report.curves`.
+* ``data_to_threshold.png`` (when the analysis reads the data needed, or states nothing):
+  data needed to reach the threshold vs the cell's grid value,
   one dot per seed (censored seeds as open triangles above the data); the Kaplan–Meier
   median and n* with CIs and the fitted n* law when an analysis is given (else the plain
   median); for a ``task.set_size`` axis, reference lines at 4·N and 8·N (seed 000's claim).
@@ -13,8 +13,9 @@
   selected, largest and oracle strategies, with n* marked; and how often each candidate is
   chosen by validation loss at each size.
 * ``fits.png`` (studies whose ``[analysis]`` fits KM medians or n* per series): each
-  series' statistic with its CI against the fit's x, the fitted power law, and γ with its
-  CI beside the theory's verdict in the legend.
+  series' statistic with its CI against the fit's x, at the threshold the fit reads (one
+  series per threshold), the fitted power law, and γ with its CI beside the theory's
+  verdict in the legend.
 * ``metric_vs_sparsity.png`` and ``train_test_curves.png`` (studies with ``[analysis]
   outcomes = true``): see :mod:`samplelab.report.outcomes`.
 * ``attention_map.png`` (studies with a model that has ``attention_map``, e.g.
@@ -30,74 +31,28 @@ from pathlib import Path
 import numpy as np
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from samplelab.analysis.cells import cell_rows, cell_sort_key, group_cells
+from samplelab.analysis.cells import cell_rows
 from samplelab.analysis.runs import StudyRuns, mapped_run
 from samplelab.analysis.text import point_text
 from samplelab.report.attention_map import ATTENTION_MAP, drawn_attention_map
+from samplelab.report.claim_figures import DATA_NEEDED, cell_data_needed, threshold_cells, write_claim_figures
+from samplelab.report.curves import curve_layout, plot_learning_curves, plot_metric_vs_train_size
 from samplelab.report.laws import plot_metric_laws
 from samplelab.report.outcomes import write_outcome_figures
-from samplelab.report.plotting import error_bars, padded_curves, plt, save_figure
+from samplelab.report.plotting import error_bars, plt, save_figure
 
 
 def point_label(keys: list[str], cell: tuple) -> str:
     return point_text(dict(zip(keys, cell, strict=True)))
 
 
-def _cells(runs: StudyRuns) -> dict[tuple, list]:
-    """Each cell's runs (all seeds), in cell order."""
-    return {cell: [r for records in by_seed.values() for r in records] for cell, by_seed in group_cells(runs)}
-
-
-def plot_metric_vs_train_size(runs: StudyRuns, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for cell, records in sorted(_cells(runs).items(), key=lambda kv: cell_sort_key(kv[0])):
-        sizes = sorted({r.n_train for r in records})
-        finals = [[r.final_metric for r in records if r.n_train == n] for n in sizes]
-        median = [np.nanmedian(f) for f in finals]
-        line = ax.plot(sizes, median, marker="o", label=point_label(runs.cell_keys, cell))[0]
-        ax.fill_between(
-            sizes, [np.nanmin(f) for f in finals], [np.nanmax(f) for f in finals], alpha=0.15, color=line.get_color()
-        )
-    threshold = next(iter(runs.thresholds.values()))
-    ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:.3g}")
-    ax.set(yscale="log", xlabel="training-set size n (examples)", ylabel="final test metric")
-    ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_formatter(ScalarFormatter())
-    ax.set_title(f"{runs.study.name}: test metric vs data (median, band = min–max over seeds)")
-    ax.legend(fontsize=8)
-    return save_figure(fig, path)
-
-
-MAX_CURVES = 12  # learning-curve figures with more lines than this are unreadable
-
-
-def _curve_groups(runs: StudyRuns) -> dict[tuple, list]:
-    """Runs grouped by cell, and by training-set size in the fixed regime."""
-    groups: dict[tuple, list] = {}
-    for cell, records in _cells(runs).items():
-        for record in records:
-            size = (record.n_train,) if runs.regime == "fixed" else ()
-            groups.setdefault((*cell, *size), []).append(record)
-    return groups
-
-
-def plot_learning_curves(runs: StudyRuns, path: Path) -> Path:
-    """Median test metric (solid) and training loss (dotted) vs optimizer steps, per cell (and n)."""
-    keys = runs.cell_keys + (["training.n_train"] if runs.regime == "fixed" else [])
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for group, records in sorted(_curve_groups(runs).items(), key=lambda kv: cell_sort_key(kv[0])):
-        steps = max((r.eval_steps for r in records), key=len)  # curves stopped early are shorter
-        test = np.nanmedian(padded_curves([r.test_metric for r in records]), axis=0)
-        line = ax.plot(steps[1:], test[1:], label=point_label(keys, group))[0]
-        train = np.nanmedian(padded_curves([r.train_loss for r in records]), axis=0)
-        ax.plot(steps[1:], train, ls=":", color=line.get_color())
-    threshold = next(iter(runs.thresholds.values()))
-    ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:.3g}")
-    ax.plot([], [], "k:", label="training loss")
-    ax.set(xscale="log", yscale="log", xlabel="optimizer steps", ylabel="test metric (median over seeds)")
-    ax.set_title(f"{runs.study.name}: learning curves")
-    ax.legend(fontsize=7)
-    return save_figure(fig, path)
+def reads_data_needed(document: dict) -> bool:
+    """Whether a study's analysis reads the data needed (n*, KM median) anywhere, or states nothing
+    at all (then every measure is shown): a study about outcomes at fixed n does not."""
+    fits, claims = document.get("fits", []), document.get("claims", [])
+    if not fits and not claims:
+        return True
+    return any(f["y"] in DATA_NEEDED for f in fits) or any(c.get("x") and c.get("y") in DATA_NEEDED for c in claims)
 
 
 def _draw_statistics(ax, document: dict, x_of, numeric: bool, ceiling: float) -> None:
@@ -210,11 +165,14 @@ def plot_fits(document: dict, path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     for number, fit in enumerate(fits):
         color = f"C{number % 10}"
-        cells = [c for c in document["cells"] if all(c["point"].get(k) == v for k, v in fit["series"].items())]
-        entries = [(c["point"][fit["x"]], c["km"]["0.5"] if fit["y"] == "km_median" else c["n_star"]) for c in cells]
-        entries = sorted((x, e) for x, e in entries if e and e.get("value"))
-        series = ", ".join(f"{v}" for k, v in fit["series"].items() if not k.startswith("training."))
-        label = series or fit["y"]
+        cells = threshold_cells(document, fit)
+        cells = [c for c in cells if all(c["point"].get(k) == v for k, v in fit["series"].items())]
+        entries = [(c["point"][fit["x"]], cell_data_needed(c, fit["y"], document["regime"])) for c in cells]
+        entries = sorted((x, {"value": e[0], "ci": [e[1], e[2] if np.isfinite(e[2]) else None]})
+                         for x, e in entries if e is not None)  # fmt: skip
+        label = point_text({k: v for k, v in fit["series"].items() if not k.startswith("training.")}, fit["y"])
+        if fit.get("threshold_relative") is not None:
+            label += f" (ε = {fit['threshold_relative']:g} × baseline)"
         if fit["status"] == "ok":
             gamma = fit["parameters"]["gamma"]
             low, high = gamma["ci"]
@@ -230,14 +188,14 @@ def plot_fits(document: dict, path: Path) -> Path | None:
                         linestyle="none", label=label)  # fmt: skip
         for x in fit["censored_x"]:
             ax.scatter([x], [ax.get_ylim()[1]], marker="^", facecolors="none", edgecolors=color)
-    measure = {"n_star": "n*(ε, δ)", "km_median": f"Kaplan–Meier median of {document['measure'].replace('_', ' ')}"}
-    ax.set(xscale="log", yscale="log", xlabel=fits[0]["x"], ylabel=measure[fits[0]["y"]])
+    measure = " and ".join(sorted({"n*(ε, δ)" if f["y"] == "n_star" else "median data needed" for f in fits}))
+    ax.set(xscale="log", yscale="log", xlabel=fits[0]["x"], ylabel=measure)
     ax.set_xticks(sorted({c["point"][fits[0]["x"]] for c in document["cells"]}))
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_title(f"{document['study']}: fitted power laws ({document['settings']['confidence']:.0%} CIs)", fontsize=10)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
+        fig.legend(*ax.get_legend_handles_labels(), fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return save_figure(fig, path)
 
 
@@ -275,11 +233,13 @@ def write_figures(runs: StudyRuns, out_dir: Path, document: dict | None = None) 
     """
     out_dir = Path(out_dir)
     paths = []
-    if runs.regime == "fixed":
+    paths += write_claim_figures(document, out_dir) if document else []
+    if runs.regime == "fixed" and len({r.n_train for r in runs.records}) > 1:
         paths.append(plot_metric_vs_train_size(runs, out_dir / "metric_vs_train_size.png"))
-    if runs.regime == "online" or len(_curve_groups(runs)) <= MAX_CURVES:
+    if curve_layout(runs).readable:
         paths.append(plot_learning_curves(runs, out_dir / "learning_curves.png"))
-    paths.append(plot_data_to_threshold(runs, out_dir / "data_to_threshold.png", document))
+    if document is None or reads_data_needed(document):
+        paths.append(plot_data_to_threshold(runs, out_dir / "data_to_threshold.png", document))
     fitted = plot_fits(document, out_dir / "fits.png") if document else None
     if fitted is not None:
         paths.append(fitted)

@@ -21,6 +21,7 @@ from samplelab.analysis.claim_table import claim_rows
 from samplelab.analysis.runs import StudyRuns
 from samplelab.analysis.text import exponent_text, fit_x_label, value_ci
 from samplelab.core.version import __version__
+from samplelab.report.figures import reads_data_needed
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:90%}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
@@ -61,17 +62,17 @@ def fit_rows(document: dict) -> list[dict[str, str]]:
 
 
 def cell_table(document: dict) -> list[dict[str, str]]:
-    """One row per cell: its grid point, seeds, converged, KM median and n* with CIs."""
-    return [
-        {
-            **{key.split(".")[-1]: str(value) for key, value in cell["point"].items()},
-            "seeds": str(cell["seeds"]),
-            "converged": f"{cell['converged']}/{cell['seeds']}",
-            "KM median": value_ci(cell["km"].get("0.5"), ".3g"),
-            "n*": value_ci(cell["n_star"], ".3g") if cell["n_star"] else "—",
-        }
-        for cell in document["cells"]
-    ]
+    """One row per cell: its grid point, seeds, converged, and — when the analysis reads the data
+    needed (:func:`~samplelab.report.figures.reads_data_needed`) — KM median and n* with CIs."""
+    rows = []
+    for cell in document["cells"]:
+        row = {key.split(".")[-1]: str(value) for key, value in cell["point"].items()}
+        row |= {"seeds": str(cell["seeds"]), "converged": f"{cell['converged']}/{cell['seeds']}"}
+        if reads_data_needed(document):
+            row["KM median"] = value_ci(cell["km"].get("0.5"), ".3g")
+            row["n*"] = value_ci(cell["n_star"], ".3g") if cell["n_star"] else "—"
+        rows.append(row)
+    return rows
 
 
 def _html_table(rows: list[dict[str, str]]) -> str:
@@ -95,6 +96,15 @@ def _markdown_table(rows: list[dict[str, str]]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     lines += ["| " + " | ".join(row.get(c, "").replace("|", "\\|") for c in columns) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def _caption(figure: Path, document: dict) -> str:
+    """A figure's file name, and for a claim's figure (``claim_<k>.png``) the claim it shows."""
+    number = figure.stem.removeprefix("claim_")
+    claims = document.get("claims", [])
+    if figure.stem.startswith("claim_") and number.isdigit() and 0 < int(number) <= len(claims):
+        return f"{figure.name}: {claims[int(number) - 1]['label']}"
+    return figure.name
 
 
 class StudySection(NamedTuple):
@@ -131,9 +141,10 @@ def study_section(runs: StudyRuns, document: dict, figures: list[Path], out_dir:
     ]
     for figure in figures:
         data = base64.b64encode(Path(figure).read_bytes()).decode()
+        caption = html.escape(_caption(Path(figure), document))
         parts.append(
             f'<figure><img alt="{html.escape(figure.stem)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{html.escape(figure.name)}</figcaption></figure>"
+            f"<figcaption>{caption}</figcaption></figure>"
         )
     parts += [
         f"<{sub}>Cells</{sub}>",

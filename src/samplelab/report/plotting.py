@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -9,13 +10,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 
 def save_figure(fig, path: Path) -> Path:
     """Write ``fig`` as a PNG at ``path`` (folders made), close it, return the path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")  # "tight": legends placed outside the axes
     plt.close(fig)
     return path
 
@@ -32,3 +34,24 @@ def padded_curves(curves: list[np.ndarray]) -> np.ndarray:
     """``[runs, longest]``: curves that ended early (``stop_below_relative``) padded with NaN."""
     longest = max(len(c) for c in curves)
     return np.stack([np.pad(c, (0, longest - len(c)), constant_values=np.nan) for c in curves])
+
+
+_TWO_AND_FIVE = FuncFormatter(
+    lambda value, _: f"{value:g}" if value > 0 and round(value / 10 ** math.floor(math.log10(value))) in (2, 5) else ""
+)
+
+
+def plain_log_ticks(ax, x) -> None:
+    """Log axes labelled in plain numbers: x at the data's distinct values ``x`` (if at most 8,
+    else at decades), y at decades, and at 2× and 5× too when it spans under two decades."""
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    xs = sorted({float(v) for v in np.asarray(x, dtype=float).ravel() if v > 0})
+    if ax.get_xscale() == "log":
+        if 0 < len(xs) <= 8:
+            ax.xaxis.set_major_locator(FixedLocator(xs))
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    if ax.get_yscale() == "log":
+        bottom, top = ax.get_ylim()
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(_TWO_AND_FIVE if top / bottom < 100 else NullFormatter())

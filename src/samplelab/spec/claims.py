@@ -11,6 +11,8 @@ compare         exponent(where) − exponent(than), or the     as bound (against
                 ratio y(where) / y(than) at matched x
 growth          y against x: log law vs power law            "almost independent of x"
 band            y ÷ x at every x                            ``within`` [low, high]
+trend           Δ ln y per step along the cells ordered by  as bound (against 0)
+                ``x`` (comma-joined fields: as tuples)
 paired          outcome(where) − outcome(than), per seed     as bound
 reached         the success rate of the ``where`` runs      ≥ ``above`` (default 1 − δ)
 not_reached     rate(control) − rate(where)                 ≥ ``above`` (default 1 − 2δ), once the
@@ -41,7 +43,7 @@ OUTCOME_NAMES = (
     "test_loss_final",
     "test_loss_rise",
 )
-CLAIM_KINDS = ("bound", "equivalence", "compare", "growth", "band", "paired", "reached", "not_reached")
+CLAIM_KINDS = ("bound", "equivalence", "compare", "growth", "band", "trend", "paired", "reached", "not_reached")
 Selection = dict[str, int | float | str | bool | list[int | float | str | bool]]
 
 _NEEDS = {  # kind → (fields it requires, fields it refuses)
@@ -50,6 +52,7 @@ _NEEDS = {  # kind → (fields it requires, fields it refuses)
     "compare": ({"x", "than", "margin"}, {"control", "within"}),
     "growth": ({"x", "margin"}, {"than", "control", "within", "above", "below", "law"}),
     "band": ({"x", "within"}, {"than", "control", "above", "below", "law"}),
+    "trend": ({"x"}, {"of", "than", "control", "within", "law"}),
     "paired": ({"of", "than", "margin"}, {"control", "within", "x", "law"}),
     "reached": (set(), {"of", "than", "control", "within", "below", "x", "law"}),
     "not_reached": ({"control"}, {"of", "than", "within", "below", "x", "law"}),
@@ -92,7 +95,7 @@ class ClaimConfig(StrictConfig):
         extra = sorted(refuses & given)
         if extra:
             raise ValueError(f"a {self.kind} claim takes no {', '.join(extra)} — fix: remove {extra[0]}")
-        if self.kind in ("bound", "compare", "paired") and (self.above is None) == (self.below is None):
+        if self.kind in ("bound", "compare", "paired", "trend") and (self.above is None) == (self.below is None):
             raise ValueError(f"a {self.kind} claim is one-sided — fix: give exactly one of above = … or below = …")
         if self.within is not None and not self.within[0] < self.within[1]:
             raise ValueError(f"within {list(self.within)} is not increasing — fix: give [low, high] with low < high")
@@ -115,7 +118,8 @@ class ClaimConfig(StrictConfig):
         """What the claim reads: ``exponent``, ``ratio``, an outcome name, or the kind's own quantity."""
         if self.kind == "compare":
             return self.of or "exponent"
-        return self.of or {"growth": "growth", "band": "per_x", "reached": "rate", "not_reached": "rate"}[self.kind]
+        kinds = {"growth": "growth", "band": "per_x", "trend": "trend", "reached": "rate", "not_reached": "rate"}
+        return self.of or kinds[self.kind]
 
 
 def check_claims(
@@ -124,8 +128,11 @@ def check_claims(
     """Check each claim against the study's grid; raise a one-line ConfigError."""
     for index, claim in enumerate(claims):
         where = f"analysis.claims[{index}]"
-        if claim.measures not in ("exponent", "ratio", "growth", "per_x", "rate") and not outcomes:
+        if claim.measures not in ("exponent", "ratio", "growth", "per_x", "trend", "rate") and not outcomes:
             raise ConfigError(f"{where}: {claim.measures} is a final outcome — fix: set [analysis] outcomes = true")
+        if claim.kind == "trend":
+            _check_trend(claim, grid, where)
+            continue
         over_x = claim.x is not None
         if over_x and claim.x not in grid:
             raise ConfigError(f'{where}.x: "{claim.x}" is not a grid key — fix: use one of {", ".join(grid) or "none"}')
@@ -155,6 +162,24 @@ def check_claims(
                         raise ConfigError(
                             f"{where}.{name}.{key}: {one!r} is not in the grid — fix: use one of {grid[key]}"
                         )
+
+
+def _check_trend(claim: ClaimConfig, grid: dict[str, list], where: str) -> None:
+    """A trend orders cells by the values of ``x``'s fields: each a numeric grid key, never n_train."""
+    for field in (part.strip() for part in (claim.x or "").split(",")):
+        if field not in grid or field == N_TRAIN:
+            keys = ", ".join(k for k in grid if k != N_TRAIN) or "none"
+            raise ConfigError(f'{where}.x: "{field}" is not a grid key to order cells by — fix: use one of {keys}')
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in grid[field]):
+            raise ConfigError(f'{where}.x: grid "{field}" = {grid[field]} is not numbers — fix: order by a numeric key')
+    if claim.y not in ("n_star", "km_median"):
+        raise ConfigError(f"{where}.y: a trend claim reads data needed — fix: y = km_median or n_star")
+    for key, value in claim.where.items():
+        if key not in grid or key == N_TRAIN:
+            raise ConfigError(f'{where}.where: "{key}" is not a grid key here — fix: use one of {", ".join(grid)}')
+        for one in value if isinstance(value, list) else [value]:
+            if one not in grid[key]:
+                raise ConfigError(f"{where}.where.{key}: {one!r} is not in the grid — fix: use one of {grid[key]}")
 
 
 def point_matches(point: dict, where: dict) -> bool:
