@@ -241,3 +241,23 @@ law = "power_offset"
     path.write_text(study)
     with pytest.raises(ConfigError, match=message):
         load_study(path)
+
+
+def test_a_measured_variables_interval_is_carried_into_the_prediction():
+    """α = 2/(2 + d) with d measured: the allowed region spans the predictions over d's interval."""
+    from samplelab.analysis.fits import FitSeries, _theory_json
+    from samplelab.spec.analysis import AnalysisConfig, FitConfig
+
+    fit = FitConfig(x="training.n_train", y="final_metric", law="power_offset",
+                    theory={"exponent": "2/(2 + d)", "margin": 0.1, "variables": {"d": "measured.embedding_dimension"}})  # fmt: skip
+    draws = np.random.default_rng(0).uniform(4.0, 6.0, 2000)  # d's median over whole-seed draws
+    series = FitSeries(point={}, config={}, x=np.ones(3), y=np.ones(3), replicates=np.ones((2000, 3)), units_per_x=4,
+                       censored_x=[], measured={"embedding_dimension": 5.0},
+                       measured_replicates={"embedding_dimension": draws})  # fmt: skip
+    theory = _theory_json(fit, series, [0.2, 0.22], AnalysisConfig())
+    low, high = theory["variables_ci"]["d"]
+    assert low == pytest.approx(4.05, abs=0.03) and high == pytest.approx(5.95, abs=0.03)
+    assert theory["predicted"] == pytest.approx(2 / 7)
+    assert theory["predicted_range"] == pytest.approx([2 / (2 + high), 2 / (2 + low)])
+    assert theory["region"] == pytest.approx([2 / (2 + high) - 0.1, 2 / (2 + low) + 0.1])
+    assert theory["verdict"] == "agrees"  # inside the union of the regions over d's interval

@@ -44,9 +44,16 @@ def _value_text(claim: dict, value: dict, many: bool) -> str:
     if value.get("censored"):
         return f"{where}not reached"
     text = f"{where}{_number(value['estimate'])} {interval_text(value['interval'], '.3g')}"
-    if "predicted" in value and value["predicted"] is not None and many:
-        bound = ", ".join(f"{k} = {v:.3g}" for k, v in (value.get("variables") or {}).items() if v is not None)
-        text += f" (predicted {value['predicted']:.3g}" + (f" with {bound}" if bound else "") + ")"
+    if "predicted" in value and value["predicted"] is not None and (many or value.get("predicted_range")):
+        ranges = value.get("variables_ci") or {}
+        bound = ", ".join(
+            f"{k} = {v:.3g}" + (f" {interval_text(ranges[k], '.3g')}" if k in ranges else "")
+            for k, v in (value.get("variables") or {}).items()
+            if v is not None
+        )
+        spread = value.get("predicted_range")
+        predicted = f"{value['predicted']:.3g}" + (f" {interval_text(spread, '.3g')}" if spread else "")
+        text += f" (predicted {predicted}" + (f" with {bound}" if bound else "") + ")"
     return text
 
 

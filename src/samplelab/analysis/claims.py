@@ -161,6 +161,8 @@ def theory_claims(fits: list[dict]) -> list[dict]:
                     "estimate": exponent.get("value"),
                     "interval": exponent.get("ci", [None, None]),
                     "predicted": theory["predicted"],
+                    "predicted_range": theory.get("predicted_range"),
+                    "variables_ci": theory.get("variables_ci") or {},
                     "variables": theory["variables"],
                     "region": theory["region"],
                     "verdict": theory["verdict"],

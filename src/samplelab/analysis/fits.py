@@ -3,6 +3,8 @@ observations with bootstrap replicates over seeds, the law fitted with CIs, and 
 
 from __future__ import annotations
 
+import itertools
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,14 +43,23 @@ def _fit_x(fit: FitConfig, grid_value: float, config: dict) -> float:
     return float(grid_value)
 
 
-def _measured(records: list[RunRecord]) -> dict[str, float]:
-    """Median of each stored end-of-training number over ``records`` (NaN-free values only)."""
-    medians = {}
+def _measured(records: list[RunRecord], resampler: SeedResampler) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Median of each stored end-of-training number over ``records`` (NaN-free values only), and
+    its ``[B]`` replicates: the median over each whole-seed draw (a seed's value: its runs' median)."""
+    medians, replicates = {}, {}
+    row = {int(seed): i for i, seed in enumerate(resampler.seeds)}
     for name in SCALAR_COLUMNS:
-        values = [getattr(r, name) for r in records if getattr(r, name) is not None and np.isfinite(getattr(r, name))]
-        if values:
-            medians[name] = float(np.median(values))
-    return medians
+        kept = [r for r in records if getattr(r, name) is not None and np.isfinite(getattr(r, name))]
+        if not kept:
+            continue
+        medians[name] = float(np.median([getattr(r, name) for r in kept]))
+        per_seed = np.full(len(row), np.nan)
+        for seed in {r.seed for r in kept}:
+            per_seed[row[seed]] = np.median([getattr(r, name) for r in kept if r.seed == seed])
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a draw of seeds that all lack it: NaN
+            replicates[name] = np.nanmedian(per_seed[resampler.picks], axis=1)
+    return medians, replicates
 
 
 @dataclass
@@ -63,6 +74,7 @@ class FitSeries:
     units_per_x: int  # fewest seeds at any x
     censored_x: list  # x whose cell statistic was not reached (left out)
     measured: dict  # median end-of-training numbers (core.run_fields.SCALAR_COLUMNS) of the runs at the largest x
+    measured_replicates: dict  # name -> [B] those medians over the whole-seed draws
 
 
 def fit_series(
@@ -88,19 +100,23 @@ def fit_series(
         entry["y"].append(value)
         replicates = resampler.cell_statistic(cell, statistic, analysis.delta, analysis.n_star_method)
         entry["reps"].append(replicates[:, 1] if statistic == "median_bracket" else replicates)
-    return [
-        FitSeries(
-            point=dict(key),
-            config=entry["config"],
-            x=np.array(entry["x"]),
-            y=np.array(entry["y"]),
-            replicates=np.stack(entry["reps"], axis=1) if entry["reps"] else np.zeros((resampler.replicates, 0)),
-            units_per_x=min(entry["units"]),
-            censored_x=entry["censored"],
-            measured=_measured(entry["records"][max(entry["records"])]),
+    series = []
+    for key, entry in points.items():
+        measured, measured_replicates = _measured(entry["records"][max(entry["records"])], resampler)
+        series.append(
+            FitSeries(
+                point=dict(key),
+                config=entry["config"],
+                x=np.array(entry["x"]),
+                y=np.array(entry["y"]),
+                replicates=np.stack(entry["reps"], axis=1) if entry["reps"] else np.zeros((resampler.replicates, 0)),
+                units_per_x=min(entry["units"]),
+                censored_x=entry["censored"],
+                measured=measured,
+                measured_replicates=measured_replicates,
+            )
         )
-        for key, entry in points.items()
-    ]
+    return series
 
 
 def cell_median(cell: Cell, y: str, regime: str) -> tuple[float | None, str]:
@@ -136,6 +152,7 @@ def _run_series(fit: FitConfig, runs: StudyRuns, resampler: SeedResampler) -> li
     series = []
     for key, by_x in groups.items():
         xs = sorted(by_x)
+        measured, measured_replicates = _measured(records_at[key][xs[-1]], resampler)
         panel = np.full((len(row), len(xs)), np.nan)  # [S, P]
         for j, x in enumerate(xs):
             for seed, values in by_x[x].items():
@@ -149,7 +166,8 @@ def _run_series(fit: FitConfig, runs: StudyRuns, resampler: SeedResampler) -> li
                 replicates=resampler.panel(panel),
                 units_per_x=min(len(by_x[x]) for x in xs),
                 censored_x=[],
-                measured=_measured(records_at[key][xs[-1]]),
+                measured=measured,
+                measured_replicates=measured_replicates,
             )
         )
     return series
@@ -209,17 +227,42 @@ def fit_json(fit: FitConfig, series: FitSeries, analysis: AnalysisConfig) -> dic
     return result
 
 
-def theory_region(relation: str, predicted: float, margin: float) -> Region:
-    """The values of the exponent a theory allows: its prediction widened by its margin."""
+def theory_region(relation: str, predicted: tuple[float, float], margin: float) -> Region:
+    """The values of the exponent a theory allows: its prediction — a range ``(low, high)`` when a
+    measured variable's interval is carried into it — widened by its margin."""
+    low, high = predicted
     if relation == "above":
-        return Region.of(above=predicted, margin=margin)
+        return Region.of(above=low, margin=margin)
     if relation == "below":
-        return Region.of(below=predicted, margin=margin)
-    return Region.of(within=(predicted, predicted), margin=margin)
+        return Region.of(below=high, margin=margin)
+    return Region.of(within=(low, high), margin=margin)
+
+
+def _variable_intervals(theory, series: FitSeries, confidence: float) -> dict[str, tuple[float, float]]:
+    """Each measured variable's percentile interval over whole-seed draws (a config field: none)."""
+    tail = (1 - confidence) / 2
+    intervals = {}
+    for name, dotted in theory.variables.items():
+        section, _, column = dotted.partition(".")
+        replicates = series.measured_replicates.get(column) if section == "measured" else None
+        if replicates is not None and np.isfinite(replicates).any():
+            low, high = np.nanquantile(replicates, [tail, 1 - tail])
+            intervals[name] = (float(low), float(high))
+    return intervals
+
+
+def _predicted_range(theory, variables: dict[str, float], intervals: dict) -> tuple[float, float]:
+    """The prediction's least and greatest value over every corner of the measured variables'
+    intervals (the theories here are monotone in each variable), with the point prediction."""
+    corners = [evaluate_expression(theory.exponent, variables)]
+    for ends in itertools.product(*(intervals[name] for name in intervals)):
+        corners.append(evaluate_expression(theory.exponent, variables | dict(zip(intervals, ends, strict=True))))
+    return min(corners), max(corners)
 
 
 def _theory_json(fit: FitConfig, series: FitSeries, ci: list | None, analysis: AnalysisConfig) -> dict | None:
-    """The fit's theory: its prediction, the region it allows and the verdict of the exponent's CI."""
+    """The fit's theory: its prediction (a range, when a measured variable's interval is carried
+    into it), the region it allows and the verdict of the exponent's CI."""
     theory = fit.theory
     if theory is None:
         return None
@@ -227,8 +270,10 @@ def _theory_json(fit: FitConfig, series: FitSeries, ci: list | None, analysis: A
     # A measured variable the runs did not record (e.g. a model without embeddings): no prediction.
     finite = np.isfinite(list(variables.values())).all()
     predicted = evaluate_expression(theory.exponent, variables) if finite else None
+    intervals = _variable_intervals(theory, series, analysis.confidence) if finite else {}
+    predicted_range = _predicted_range(theory, variables, intervals) if finite else None
     margin = theory.margin or 0.0
-    region = None if predicted is None else theory_region(theory.relation, predicted, margin)
+    region = None if predicted_range is None else theory_region(theory.relation, predicted_range, margin)
     reason = None
     if predicted is None:
         reason = "no prediction: a variable was not measured"
@@ -242,7 +287,9 @@ def _theory_json(fit: FitConfig, series: FitSeries, ci: list | None, analysis: A
         "relation": theory.relation,
         "margin": margin,
         "predicted": predicted,
+        "predicted_range": None if predicted_range is None or not intervals else list(predicted_range),
         "variables": {name: value if np.isfinite(value) else None for name, value in variables.items()},
+        "variables_ci": {name: list(ends) for name, ends in intervals.items()},
         "region": None if region is None else json_interval((region.low, region.high)),
         "verdict": "inconclusive" if reason else verdict(ci, region),
         "reason": reason,
