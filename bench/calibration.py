@@ -42,7 +42,6 @@ from calibration_tally import CONFIDENCE, STUDIES, Tally, applied_factor, needed
 from samplelab.analysis.cells import Cell
 from samplelab.analysis.claim_cells import bracket_interval
 from samplelab.analysis.resample import SeedResampler
-from samplelab.spec.run_config import N_TRAIN
 from samplelab.spec.study import load_study
 from samplelab.stats.bootstrap import expanded_percentile_interval
 from samplelab.stats.powerlaw import fit_law_batch, fit_log_law_batch, fit_with_replicates
@@ -71,13 +70,18 @@ class Design:
     x: np.ndarray  # [P]
     seeds: int
     regime: str
-    grid: np.ndarray  # online: [K] samples at each evaluation; fixed: [M] training-set sizes
+    grid: np.ndarray  # online: [K] samples at each evaluation; fixed: [M] training-set sizes, or [P, M] per x
 
-    def observe(self, need: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """True needs ``[..., S]`` → (measured need or censoring point, reached) as a study sees them."""
-        index = np.searchsorted(self.grid, need)  # first grid point ≥ need
-        reached = index < self.grid.size
-        return np.where(reached, self.grid[np.minimum(index, self.grid.size - 1)], self.grid[-1]), reached
+    def sizes_at(self, j: int) -> np.ndarray:
+        """The grid the cell at x index ``j`` is read on."""
+        return self.grid[j] if self.grid.ndim == 2 else self.grid
+
+    def observe(self, need: np.ndarray, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """True needs ``[..., S]`` at x index ``j`` → (measured need or censoring point, reached) as a study sees them."""
+        grid = self.sizes_at(j)
+        index = np.searchsorted(grid, need)  # first grid point ≥ need
+        reached = index < grid.size
+        return np.where(reached, grid[np.minimum(index, grid.size - 1)], grid[-1]), reached
 
 
 def design_of(study_file: str, x_key: str, series: str | None = None) -> Design:
@@ -88,25 +92,25 @@ def design_of(study_file: str, x_key: str, series: str | None = None) -> Design:
         samples = training.eval_every * training.batch_size
         budget = max(r.config.training.steps for r in runs) * training.batch_size
         grid = np.arange(samples, budget + 1, samples, dtype=np.float64)
-    else:
-        grid = np.array(sorted(study.grid[N_TRAIN]), dtype=np.float64)
+    x = np.array(sorted(study.grid[x_key]), dtype=np.float64)
+    if training.regime == "fixed":  # each x's own sizes (a zipped grid, e.g. 2N … 32N); one row if all share them
+        rows = [sorted({r.config.training.n_train for r in runs if r.point[x_key] == value}) for value in x]
+        grid = np.array(rows[0] if all(row == rows[0] for row in rows) else rows, dtype=np.float64)
     name = f"{study.name} [quick]" + (f" {series}" if series else "")
-    return Design(
-        name, np.array(sorted(study.grid[x_key]), dtype=np.float64), len({r.seed for r in runs}), training.regime, grid
-    )
+    return Design(name, x, len({r.seed for r in runs}), training.regime, grid)
 
 
 def _cells(design: Design, need: np.ndarray) -> list[Cell]:
     """Cells of one simulated series: ``need`` ``[S, P]`` → one Cell per x (no records)."""
     cells = []
     for j in range(design.x.size):
-        measured, reached = design.observe(need[:, j])
+        measured, reached = design.observe(need[:, j], j)
         median = km_quantile_batch(measured[None], reached[None])[0]
         km = KaplanMeier({0.5: Quantile(0.5, None if np.isnan(median) else float(median), (None, None))}, 0, 0)
         cell = Cell({"x": design.x[j]}, [], 0.0, list(range(design.seeds)), measured, reached, km)
         if design.regime == "fixed":
-            cell.sizes = design.grid.astype(int).tolist()
-            cell.success = need[:, j, None] <= design.grid[None, :]
+            cell.sizes = design.sizes_at(j).astype(int).tolist()
+            cell.success = need[:, j, None] <= design.sizes_at(j)[None, :]
         cells.append(cell)
     return cells
 
@@ -132,6 +136,9 @@ def _exponent(design: Design, point: np.ndarray, replicates: np.ndarray, units: 
 
 def _truth_scale(design: Design, law) -> float:
     """Scale the truth so its median sits inside the grid: at the geometric middle of it at the middle x."""
+    if design.grid.ndim == 2:  # per-x grids: the geometric mean over x of each grid's middle ÷ the law there
+        middles = np.sqrt(design.grid[:, 0] * design.grid[:, -1])
+        return float(np.exp(np.mean(np.log(middles / law(design.x)))))
     middle = np.sqrt(design.grid[0] * design.grid[-1]) if design.regime == "fixed" else 0.3 * design.grid[-1]
     return middle / law(np.sqrt(design.x[0] * design.x[-1]))
 

@@ -34,6 +34,12 @@ heads = 2
 FIT = '[[analysis.fits]]\nx = "task.set_size"\ny = "km_median"\n'
 
 REJECTED = [
+    (
+        BASE + '[grid]\n"task.set_size" = [2, 4]\n[[analysis.fits]]\nx = "task.set_size"\ny = "final_metric"\n'
+        "threshold_relative = 0.1\n",
+        "analysis.fits[0].threshold_relative",
+        "reads no threshold",
+    ),
     (BASE + "[training]\nstepz = 10\n", "training.stepz", "unknown key"),
     (BASE + "[training]\nsteps = 'many'\n", "training.steps", "whole number"),
     (BASE.replace("set_size = 8", "set_size = -3"), "task.set_size", "greater than or equal"),
@@ -222,3 +228,7 @@ def test_a_profile_may_zip_fields_the_base_varies_apart(write_study):
     quick = load_study(path, "quick")
     pairs = {(r.point["task.set_size"], r.point["training.n_train"], r.point["model.heads"]) for r in quick.runs}
     assert pairs == {(n, size, h) for n, size in [(2, 4), (4, 8), (4, 16)] for h in (1, 2)}
+    partial = write_study(BASE + '[grid]\n"task.set_size,model.heads" = [[2, 1], [4, 2]]\n[profiles.p.grid]\n'
+                          '"task.set_size" = [8]\n', "partial.toml")  # fmt: skip
+    with pytest.raises(ConfigError, match=r"task\.set_size is varied by two keys"):
+        load_study(partial, "p")  # re-varying one field of a zipped key would silently freeze the other

@@ -168,7 +168,7 @@ def trend_claim(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple[li
         if unreached > tail:
             reasons.append(f"the median is not reached within the budget in {unreached:.0%} of seed resamples")
         units = min(len(c.seeds) for c in cells)
-        interval = claim_interval(estimate, slopes[np.isfinite(slopes)], units, data.analysis)
+        interval = claim_interval(estimate, slopes, units, data.analysis)
         values.append(claim_value(where, estimate, interval, region))
     reason = "; ".join(reasons) or (None if values else "no cell matches where")
     return values, reason

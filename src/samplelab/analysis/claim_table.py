@@ -3,7 +3,7 @@ measured (each series or point with its interval), the region it allows, and its
 
 from __future__ import annotations
 
-from samplelab.analysis.text import EXPONENT_SYMBOL, interval_text, point_text
+from samplelab.analysis.text import EXPONENT_SYMBOL, interval_text, point_text, prediction_text, threshold_text
 from samplelab.stats.verdict import Region
 
 VERDICT_COUNTS = ("agrees", "disagrees", "inconclusive")
@@ -45,15 +45,9 @@ def _value_text(claim: dict, value: dict, many: bool) -> str:
         return f"{where}not reached"
     text = f"{where}{_number(value['estimate'])} {interval_text(value['interval'], '.3g')}"
     if "predicted" in value and value["predicted"] is not None and (many or value.get("predicted_range")):
-        ranges = value.get("variables_ci") or {}
-        bound = ", ".join(
-            f"{k} = {v:.3g}" + (f" {interval_text(ranges[k], '.3g')}" if k in ranges else "")
-            for k, v in (value.get("variables") or {}).items()
-            if v is not None
-        )
-        spread = value.get("predicted_range")
-        predicted = f"{value['predicted']:.3g}" + (f" {interval_text(spread, '.3g')}" if spread else "")
-        text += f" (predicted {predicted}" + (f" with {bound}" if bound else "") + ")"
+        predicted = prediction_text(value["predicted"], value.get("predicted_range"), value.get("variables") or {},
+                                    value.get("variables_ci") or {})  # fmt: skip
+        text += f" (predicted {predicted})"
     return text
 
 
@@ -100,7 +94,7 @@ def claim_rows(document: dict) -> list[dict[str, str]]:
         if claim["measures"] not in ("rate",) and claim["kind"] != "compare":
             measured = f"{symbol} = {measured}" if not many else f"{symbol}: {measured}"
         if claim.get("threshold_relative") is not None:
-            measured = f"at ε = {claim['threshold_relative']:g} × baseline, {measured}"
+            measured = f"{measured}{threshold_text(claim)}"
         if claim["reason"]:
             measured += f" — {claim['reason']}"
         rows.append(

@@ -147,10 +147,10 @@ def theory_claims(fits: list[dict]) -> list[dict]:
     grouped: dict[str, list[dict]] = {}
     for fit in fits:
         if fit["theory"] is not None:
-            key = fit["theory"]["label"] or f"{fit['theory']['expression']} (fit {fit['fit_index']})"
-            grouped.setdefault(key, []).append(fit)
+            label = fit["theory"]["label"] or f"{fit['theory']['expression']} (fit {fit['fit_index']})"
+            grouped.setdefault((label, fit.get("threshold_relative")), []).append(fit)
     claims = []
-    for label, group in grouped.items():
+    for (label, _), group in grouped.items():
         values = []
         for fit in group:
             theory, exponent = fit["theory"], fit["parameters"].get(fit["exponent"]) or {}

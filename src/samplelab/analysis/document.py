@@ -19,7 +19,7 @@ from samplelab.analysis.outcomes import cell_outcomes
 from samplelab.analysis.resample import SeedResampler
 from samplelab.analysis.runs import StudyRuns
 from samplelab.analysis.selection import model_selection
-from samplelab.analysis.text import json_interval
+from samplelab.analysis.text import json_interval, threshold_key
 from samplelab.core.version import __version__
 from samplelab.ledger.store import RunRecord
 from samplelab.stats.interval_censored import first_success, survival_at_sizes
@@ -146,7 +146,9 @@ def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 
         "runs": len(runs.records),
         "cells": at_threshold[None].cell_documents,
         "cells_at_threshold": {
-            f"{fraction:g}": data.cell_documents for fraction, data in at_threshold.items() if fraction is not None
+            threshold_key(fraction): data.cell_documents
+            for fraction, data in at_threshold.items()
+            if fraction is not None
         },
         "fits": fits,
         "claims": claims,

@@ -44,18 +44,18 @@ def _fit_x(fit: FitConfig, grid_value: float, config: dict) -> float:
 
 
 def _measured(records: list[RunRecord], resampler: SeedResampler) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Median of each stored end-of-training number over ``records`` (NaN-free values only), and
-    its ``[B]`` replicates: the median over each whole-seed draw (a seed's value: its runs' median)."""
+    """Median over seeds of each stored end-of-training number of ``records`` (a seed's value: its
+    runs' median; NaN-free values only), and its ``[B]`` replicates over the whole-seed draws."""
     medians, replicates = {}, {}
     row = {int(seed): i for i, seed in enumerate(resampler.seeds)}
     for name in SCALAR_COLUMNS:
         kept = [r for r in records if getattr(r, name) is not None and np.isfinite(getattr(r, name))]
         if not kept:
             continue
-        medians[name] = float(np.median([getattr(r, name) for r in kept]))
         per_seed = np.full(len(row), np.nan)
         for seed in {r.seed for r in kept}:
             per_seed[row[seed]] = np.median([getattr(r, name) for r in kept if r.seed == seed])
+        medians[name] = float(np.nanmedian(per_seed))  # the statistic its replicates resample
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a draw of seeds that all lack it: NaN
             replicates[name] = np.nanmedian(per_seed[resampler.picks], axis=1)

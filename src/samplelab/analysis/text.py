@@ -45,3 +45,26 @@ def fit_x_label(fit: dict) -> str:
 def json_interval(ci: tuple[float | None, float | None]) -> list[float | None]:
     """A CI as JSON: ``[low, high]`` floats, ``None`` for a limit that is missing or not finite."""
     return [None if v is None or not math.isfinite(v) else float(v) for v in ci]
+
+
+def threshold_key(fraction: float) -> str:
+    """How a ``threshold_relative`` names its cells in the document's ``cells_at_threshold``."""
+    return f"{fraction:g}"
+
+
+def threshold_text(entry: dict) -> str:
+    """`` (ε = 0.1 × baseline)`` for a fit or claim read at its own threshold, else ``""``."""
+    fraction = entry.get("threshold_relative")
+    return "" if fraction is None else f" (ε = {fraction:g} × baseline)"
+
+
+def prediction_text(predicted: float, predicted_range: list | None, variables: dict, variables_ci: dict) -> str:
+    """``0.26 [0.23, 0.31] with d = 5.7 [4.4, 6.6]``: a theory's prediction, and its range over the
+    measured variables' intervals when they are carried into it."""
+    text = f"{predicted:.3g}" + (f" {interval_text(predicted_range, '.3g')}" if predicted_range else "")
+    bound = ", ".join(
+        f"{name} = {value:.3g}" + (f" {interval_text(variables_ci[name], '.3g')}" if name in variables_ci else "")
+        for name, value in variables.items()
+        if value is not None
+    )
+    return text + (f" with {bound}" if bound else "")

@@ -9,7 +9,14 @@ import typer
 from rich.markup import escape
 
 from samplelab.analysis.claim_table import claim_rows, verdict_counts
-from samplelab.analysis.text import RELATION_SYMBOL, exponent_text, fit_x_label, value_ci
+from samplelab.analysis.text import (
+    RELATION_SYMBOL,
+    exponent_text,
+    fit_x_label,
+    prediction_text,
+    threshold_text,
+    value_ci,
+)
 from samplelab.cli.common import (
     Format,
     ProfileOpt,
@@ -211,7 +218,8 @@ def _print_analysis(document: dict) -> None:
     for number, fit in enumerate(document["fits"], start=1):
         series = ", ".join(f"{k}={v}" for k, v in fit["series"].items()) or "all cells"
         result = exponent_text(fit, ".3f")
-        lines = [f"{number}. {fit['y']} = {_LAW_TEXT[fit['law']]}, x = {fit_x_label(fit)} ({series}): {result}"]
+        y = fit["y"] + threshold_text(fit)
+        lines = [f"{number}. {y} = {_LAW_TEXT[fit['law']]}, x = {fit_x_label(fit)} ({series}): {result}"]
         theory = fit["theory"]
         if theory:
             label = theory["label"] or theory["expression"]
@@ -220,13 +228,10 @@ def _print_analysis(document: dict) -> None:
             else:
                 verdict = theory["verdict"] + (f" ({theory['reason']})" if theory["reason"] else "")
                 relation = RELATION_SYMBOL[theory["relation"]]
-                bound = (
-                    "; " + ", ".join(f"{k} = {v:.3g}" for k, v in theory["variables"].items())
-                    if theory.get("variables")
-                    else ""
-                )
-                margin = f" ± {theory['margin']:g}" if theory["margin"] else ""
-                lines.append(f"   theory: {relation} {theory['predicted']:.4g}{margin} ({label}{bound}) → {verdict}")
+                predicted = prediction_text(theory["predicted"], theory.get("predicted_range"),
+                                            theory.get("variables") or {}, theory.get("variables_ci") or {})  # fmt: skip
+                margin = f", margin {theory['margin']:g}" if theory["margin"] else ""
+                lines.append(f"   theory: {relation} {predicted}{margin} ({label}) → {verdict}")
         extrapolation = fit["extrapolation"]
         if extrapolation:
             lines.append(

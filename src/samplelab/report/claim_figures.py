@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from samplelab.analysis.claim_table import claim_symbol
-from samplelab.analysis.text import EXPONENT_SYMBOL, point_text
+from samplelab.analysis.text import EXPONENT_SYMBOL, point_text, threshold_key
 from samplelab.report.plotting import plain_log_ticks, plt, save_figure
-from samplelab.stats.powerlaw import predict
+from samplelab.stats.powerlaw import fit_log_law_batch, predict
 
 VERDICT_COLOUR = {"agrees": "#17702a", "disagrees": "#b3261e", "inconclusive": "#6b6b6b"}
 REGION_COLOUR = "#4c9be8"
@@ -42,7 +42,7 @@ def threshold_cells(document: dict, entry: dict) -> list[dict]:
     fraction = entry.get("threshold_relative")
     if fraction is None:
         return document["cells"]
-    return document.get("cells_at_threshold", {}).get(f"{fraction:g}", [])
+    return document.get("cells_at_threshold", {}).get(threshold_key(fraction), [])
 
 
 def cell_data_needed(cell: dict, y: str, regime: str) -> tuple[float, float, float] | None:
@@ -97,11 +97,11 @@ def _draw_series(ax, x: np.ndarray, values: np.ndarray, lows: np.ndarray, highs:
 def _clip_to_data(ax, data: tuple[list[float], list[float]]) -> None:
     """Limit the panel to a factor 3 around the data ``(x, y)``, so that a fan with an open side does
     not swamp it, and label its ticks in plain numbers."""
-    plain_log_ticks(ax, data[0])
     y = np.asarray(data[1], dtype=float)
     y = y[np.isfinite(y) & (y > 0)]
     if y.size:
         ax.set_ylim(y.min() / 3, y.max() * 3)
+    plain_log_ticks(ax, data[0])
 
 
 def _fit_panels(document: dict, claim: dict) -> list[dict]:
@@ -168,13 +168,16 @@ def _draw_claim_series_panel(ax, document: dict, claim: dict, panel: dict) -> tu
         _draw_series(ax, x, values, lows, highs, colour, name)
         if len(x) < 2:
             continue
-        gamma = float(np.polyfit(np.log(x), np.log(values), 1)[0])
+        own = [v for v in claim["values"] if v.get("series") == series and claim["kind"] != "compare"]
+        estimate = own[0].get("estimate") if own else None  # the exponent the verdict read
+        gamma = float(np.polyfit(np.log(x), np.log(values), 1)[0]) if estimate is None else float(estimate)
         params = {"a": float(np.exp(np.mean(np.log(values) - gamma * np.log(x)))), "gamma": gamma}
         grid = np.geomspace(x.min(), x.max(), 60)
         ax.plot(grid, predict("power", params, grid), color=colour, lw=1.2, label=f"power law: {symbol} = {gamma:.3g}")
         if claim["kind"] == "growth":
-            b, a = np.polyfit(np.log(x), values, 1)
-            ax.plot(grid, a + b * np.log(grid), color=colour, lw=1.2, ls="--", label="log law a + b·ln x")
+            law = fit_log_law_batch(x, values[None])  # as the claim fits it: relative error, a, b ≥ 0
+            ax.plot(grid, law["a"][0] + law["b"][0] * np.log(grid), color=colour, lw=1.2, ls="--",
+                    label="log law a + b·ln x")  # fmt: skip
         if claim["kind"] in ("growth", "bound", "equivalence") and claim["region"] is not None:
             _fan(
                 ax,

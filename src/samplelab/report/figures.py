@@ -47,12 +47,14 @@ def point_label(keys: list[str], cell: tuple) -> str:
 
 
 def reads_data_needed(document: dict) -> bool:
-    """Whether a study's analysis reads the data needed (n*, KM median) anywhere, or states nothing
-    at all (then every measure is shown): a study about outcomes at fixed n does not."""
+    """Whether a study's analysis reads the data needed (n*, KM median) or whether runs reach the
+    threshold anywhere, or states nothing at all (then every measure is shown): a study about
+    outcomes at fixed n does not."""
     fits, claims = document.get("fits", []), document.get("claims", [])
     if not fits and not claims:
         return True
-    return any(f["y"] in DATA_NEEDED for f in fits) or any(c.get("x") and c.get("y") in DATA_NEEDED for c in claims)
+    reads = [c for c in claims if c["kind"] in ("reached", "not_reached") or (c.get("x") and c.get("y") in DATA_NEEDED)]
+    return any(f["y"] in DATA_NEEDED for f in fits) or bool(reads)
 
 
 def _draw_statistics(ax, document: dict, x_of, numeric: bool, ceiling: float) -> None:
@@ -67,7 +69,14 @@ def _draw_statistics(ax, document: dict, x_of, numeric: bool, ceiling: float) ->
         xs = [x_of(c["point"]) * (1 + 0.03 * shift) if numeric else x_of(c["point"]) + 0.08 * shift for c in cells]
         ax.errorbar(xs, values, yerr=[lows, highs], color=color, marker="o", capsize=3, label=f"{label} ({level} CI)")
     for fit in document["fits"] if numeric else []:
-        if fit["y"] != "n_star" or fit["status"] != "ok" or fit["law"] != "power" or fit["series"]:
+        at_study_threshold = fit.get("threshold_relative") is None  # the cells drawn here are at the study's
+        if (
+            fit["y"] != "n_star"
+            or fit["status"] != "ok"
+            or fit["law"] != "power"
+            or fit["series"]
+            or not at_study_threshold
+        ):
             continue
         gamma = fit["parameters"]["gamma"]
         xs = np.geomspace(min(p["x"] for p in fit["points"]), max(p["x"] for p in fit["points"]), 50)

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from samplelab.analysis.claim_table import claim_rows
 from samplelab.analysis.runs import StudyRuns
-from samplelab.analysis.text import exponent_text, fit_x_label, value_ci
+from samplelab.analysis.text import exponent_text, fit_x_label, prediction_text, threshold_text, value_ci
 from samplelab.core.version import __version__
 from samplelab.report.figures import reads_data_needed
 
@@ -47,28 +47,33 @@ def fit_rows(document: dict) -> list[dict[str, str]]:
         theory = fit["theory"]
         rows.append(
             {
-                "y": fit["y"],
+                "y": fit["y"] + threshold_text(fit),
                 "x": fit_x_label(fit),
                 "series": ", ".join(f"{k}={v}" for k, v in fit["series"].items()) or "all",
                 "exponent": exponent_text(fit),
                 "theory": "—"
                 if not theory
                 else f"{theory['label'] or theory['expression']}: "
-                + ("no value" if theory["predicted"] is None else f"{theory['predicted']:.3g}"),
+                + ("no value" if theory["predicted"] is None else _prediction(theory)),
                 "verdict": theory["verdict"] if theory else "—",
             }
         )
     return rows
 
 
+def _prediction(theory: dict) -> str:
+    return prediction_text(theory["predicted"], theory.get("predicted_range"), theory.get("variables") or {},
+                           theory.get("variables_ci") or {})  # fmt: skip
+
+
 def cell_table(document: dict) -> list[dict[str, str]]:
     """One row per cell: its grid point, seeds, converged, and — when the analysis reads the data
     needed (:func:`~samplelab.report.figures.reads_data_needed`) — KM median and n* with CIs."""
-    rows = []
+    rows, data_needed = [], reads_data_needed(document)
     for cell in document["cells"]:
         row = {key.split(".")[-1]: str(value) for key, value in cell["point"].items()}
         row |= {"seeds": str(cell["seeds"]), "converged": f"{cell['converged']}/{cell['seeds']}"}
-        if reads_data_needed(document):
+        if data_needed:
             row["KM median"] = value_ci(cell["km"].get("0.5"), ".3g")
             row["n*"] = value_ci(cell["n_star"], ".3g") if cell["n_star"] else "—"
         rows.append(row)

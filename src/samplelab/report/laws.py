@@ -29,7 +29,10 @@ def _series_label(fit: dict) -> str:
     label += f": α = {alpha['value']:.2f} [{low:.2f}, {high:.2f}]"
     theory = fit["theory"]
     if theory and theory["predicted"] is not None:
-        label += f"; theory {theory['predicted']:.2f} ({theory['verdict']})"
+        predicted = f"{theory['predicted']:.2f}"
+        if theory.get("predicted_range"):
+            predicted += " [{:.2f}, {:.2f}]".format(*theory["predicted_range"])
+        label += f"; theory {predicted} ({theory['verdict']})"
     elif theory:
         label += "; theory: no measured value"
     return label

@@ -227,3 +227,27 @@ def check_model_selection(analysis: AnalysisConfig, grid: dict[str, list], regim
             f"{where}: candidates are chosen by validation loss but training.validation_size is 0 — fix: set "
             "training.validation_size, e.g. 128"
         )
+
+
+def check_thresholds(analysis: AnalysisConfig, stop_below: float) -> None:
+    """A fit's or claim's own ``threshold_relative`` must be read by it (data needed, or
+    reaching) and reachable: not below ``stop_below``, where online runs stop (their curves end there)."""
+    entries = [(f"analysis.fits[{i}]", f.threshold_relative, f.y in ("n_star", "km_median")) for i, f in
+               enumerate(analysis.fits)]  # fmt: skip
+    entries += [
+        (f"analysis.claims[{i}]", c.threshold_relative,
+         c.kind in ("reached", "not_reached", "trend") or (c.x is not None and c.y in ("n_star", "km_median")))
+        for i, c in enumerate(analysis.claims)
+    ]  # fmt: skip
+    for where, fraction, reads in entries:
+        if fraction is None:
+            continue
+        if not reads:
+            raise ConfigError(
+                f"{where}.threshold_relative: it reads no threshold (an outcome or a final metric) — fix: remove it"
+            )
+        if fraction < stop_below:
+            raise ConfigError(
+                f"{where}.threshold_relative: {fraction:g} is below training.stop_below_relative = {stop_below:g}, "
+                "where the runs stop — fix: raise it to at least that, or lower stop_below_relative"
+            )

@@ -72,9 +72,14 @@ class ClaimConfig(StrictConfig):
     of: Literal[("exponent", "ratio", *OUTCOME_NAMES)] | None = Field(  # type: ignore[valid-type]
         None, description="what is measured: a fitted exponent, a ratio of data needed (compare), or an outcome"
     )
-    x: str | None = Field(None, description="exponent, ratio, growth, band: the grid key y is read against")
+    x: str | None = Field(
+        None,
+        description="exponent, ratio, growth, band: the grid key y is read against; trend: the key (or comma-joined "
+        "fields of a zipped axis) whose values, compared as tuples, order the cells",
+    )
     y: Literal["n_star", "km_median", "final_metric", "early_stopped_metric"] = Field(
-        "km_median", description='exponent, ratio, growth, band: what is read at each x ("on average": km_median)'
+        "km_median",
+        description='exponent, ratio, growth, band, trend: what is read at each x or cell ("on average": km_median)'
     )
     law: Literal["power", "power_offset", "broken_power"] = "power"
     above: float | None = None

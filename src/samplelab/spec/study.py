@@ -30,7 +30,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from samplelab.core.errors import ConfigError, config_error_from_validation
 from samplelab.core.registry import StrictConfig
-from samplelab.spec.analysis import AnalysisConfig, check_fits, check_model_selection
+from samplelab.spec.analysis import AnalysisConfig, check_fits, check_model_selection, check_thresholds
 from samplelab.spec.claims import check_claims
 from samplelab.spec.run_config import (
     N_TRAIN,
@@ -160,7 +160,9 @@ def _without_replaced_grid_keys(raw: dict[str, Any], override: Any) -> dict[str,
     if not isinstance(grid, dict) or not isinstance(new, dict):
         return raw
     fields = {part.strip() for key in new for part in key.split(",")}
-    kept = {k: v for k, v in grid.items() if k in new or not fields & {part.strip() for part in k.split(",")}}
+    # Only a base key all of whose fields the profile varies; a partial overlap stays, and is
+    # refused as a field varied by two keys.
+    kept = {k: v for k, v in grid.items() if k in new or not {part.strip() for part in k.split(",")} <= fields}
     return {**raw, "grid": kept}
 
 
@@ -340,4 +342,5 @@ def expand_study(study: StudyFile, profile: str, source: str) -> Study:
     check_fits(study.analysis, grid, runs[0].config.training.regime, validation_size)
     check_model_selection(study.analysis, grid, runs[0].config.training.regime, validation_size)
     check_claims(study.analysis.claims, grid, runs[0].config.training.regime, study.analysis.outcomes, validation_size)
+    check_thresholds(study.analysis, max(r.config.training.stop_below_relative or 0.0 for r in runs))
     return Study(study.name, profile, study.description, grid, runs, source, study.analysis)
