@@ -79,7 +79,7 @@ class ClaimConfig(StrictConfig):
     )
     y: Literal["n_star", "km_median", "final_metric", "early_stopped_metric"] = Field(
         "km_median",
-        description='exponent, ratio, growth, band, trend: what is read at each x or cell ("on average": km_median)'
+        description='exponent, ratio, growth, band, trend: what is read at each x or cell ("on average": km_median)',
     )
     law: Literal["power", "power_offset", "broken_power"] = "power"
     above: float | None = None
