@@ -57,7 +57,11 @@ def _allows_text(claim: dict, symbol: str) -> str:
         return f"almost independent of x: a log law fits better than a power law, or |γ| ≤ {margin:g}"
     region = claim["region"]
     if region is None:  # a theory whose prediction differs by series
-        values = ", ".join(_number(v["predicted"]) for v in claim["values"])
+        values = ", ".join(
+            _number(v["predicted"])
+            + (f" {interval_text(v['predicted_range'], '.3g')}" if v.get("predicted_range") else "")
+            for v in claim["values"]
+        )
         relation = {"equal": "=", "above": "≥", "below": "≤"}[claim["relation"]]
         return f"{symbol} {relation} {claim['expression']} ({values}), margin {margin:g}"
     text = Region.from_limits(region).text(symbol)

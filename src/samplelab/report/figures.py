@@ -39,7 +39,7 @@ from samplelab.report.claim_figures import DATA_NEEDED, cell_data_needed, thresh
 from samplelab.report.curves import curve_layout, plot_learning_curves, plot_metric_vs_train_size
 from samplelab.report.laws import plot_metric_laws
 from samplelab.report.outcomes import write_outcome_figures
-from samplelab.report.plotting import error_bars, plt, save_figure
+from samplelab.report.plotting import error_bars, plain_log_ticks, plt, save_figure
 
 
 def point_label(keys: list[str], cell: tuple) -> str:
@@ -199,9 +199,7 @@ def plot_fits(document: dict, path: Path) -> Path | None:
             ax.scatter([x], [ax.get_ylim()[1]], marker="^", facecolors="none", edgecolors=color)
     measure = " and ".join(sorted({"n*(ε, δ)" if f["y"] == "n_star" else "median data needed" for f in fits}))
     ax.set(xscale="log", yscale="log", xlabel=fits[0]["x"], ylabel=measure)
-    ax.set_xticks(sorted({c["point"][fits[0]["x"]] for c in document["cells"]}))
-    ax.xaxis.set_major_formatter(ScalarFormatter())
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    plain_log_ticks(ax, sorted({c["point"][fits[0]["x"]] for c in document["cells"]}))
     ax.set_title(f"{document['study']}: fitted power laws ({document['settings']['confidence']:.0%} CIs)", fontsize=10)
     if ax.get_legend_handles_labels()[0]:
         fig.legend(*ax.get_legend_handles_labels(), fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
