@@ -316,3 +316,10 @@ def test_a_trend_orders_cells_and_reads_the_slope_of_ln_y_per_step(tmp_path, cap
     assert heads["verdict"] == "agrees" and len(heads["values"]) == 4  # one trend per N
     assert all(v["estimate"] == pytest.approx(np.log(2), abs=0.1) and v["order"] == ["1", "2"] for v in heads["values"])
     assert size["verdict"] == "disagrees" and size["values"][0]["estimate"] == pytest.approx(np.log(2), abs=0.1)
+
+
+def test_a_flat_trend_on_grid_values_is_not_read_as_falling(tmp_path, capsys):
+    """Equal medians in every cell (a floor the grid cannot resolve): slope exactly 0, never ±1e-17."""
+    claims = _analyze(tmp_path, capsys, lambda h, x: 500, TREND, noise=0.0)
+    heads = claims["more data with more heads"]
+    assert all(v["estimate"] == 0.0 for v in heads["values"]) and heads["verdict"] != "disagrees"

@@ -48,6 +48,10 @@ def test_setsize_quick_profile_shape():
     assert len({r.seed for r in study.runs}) >= 3
     sizes = sorted({r.config.training.n_train for r in study.runs})
     assert all(a * 2 == b for a, b in itertools.pairwise(sizes))
+    for n in (8, 16, 32, 64):  # each N's sizes bracket 4N and 8N: 2N … 32N
+        assert sorted({r.config.training.n_train for r in study.runs if r.config.task.set_size == n}) == [
+            k * n for k in (2, 4, 8, 16, 32)
+        ]
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)

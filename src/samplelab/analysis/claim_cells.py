@@ -161,9 +161,10 @@ def trend_claim(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple[li
             reasons.append(f"{claim.y} not reached at {missing}" if missing else "a trend needs two cells")
             continue
         rank = np.arange(len(cells)) - (len(cells) - 1) / 2
-        estimate = float(rank @ np.log([value for value, _ in measured]) / (rank @ rank))
+        # Rounded: medians are grid values, so equal ones must give a slope of exactly 0, not ±1e-17.
+        estimate = round(float(rank @ np.log([value for value, _ in measured]) / (rank @ rank)), 12)
         with np.errstate(divide="ignore", invalid="ignore"):
-            slopes = np.log(replicates) @ rank / (rank @ rank)
+            slopes = np.round(np.log(replicates) @ rank / (rank @ rank), 12)
         unreached = float(np.isnan(slopes).mean())
         if unreached > tail:
             reasons.append(f"the median is not reached within the budget in {unreached:.0%} of seed resamples")
