@@ -318,7 +318,8 @@ def plot_claim(document: dict, claim: dict, path: Path) -> Path:
             drawn = _draw_claim_series_panel(ax, document, claim, panel)
         _clip_to_data(ax, drawn)
         ax.set_title(panel["title"], fontsize=9)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     _draw_verdict_panel(axes[0][-1], claim)
     fraction = claim.get("threshold_relative")
     title = claim["label"] + ("" if fraction is None else f" (ε = {fraction:g} × baseline)")
