@@ -169,6 +169,8 @@ def trend_claim(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple[li
         if unreached > tail:
             reasons.append(f"the median is not reached within the budget in {unreached:.0%} of seed resamples")
         units = min(len(c.seeds) for c in cells)
+        if claim.y == "n_star" and data.analysis.delta < 1 / units:
+            reasons.append(sample_maximum_reason(data.analysis.delta, units))
         interval = claim_interval(estimate, slopes, units, data.analysis)
         values.append(claim_value(where, estimate, interval, region))
     reason = "; ".join(reasons) or (None if values else "no cell matches where")

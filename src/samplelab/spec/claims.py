@@ -136,7 +136,7 @@ def check_claims(
         if claim.measures not in ("exponent", "ratio", "growth", "per_x", "trend", "rate") and not outcomes:
             raise ConfigError(f"{where}: {claim.measures} is a final outcome — fix: set [analysis] outcomes = true")
         if claim.kind == "trend":
-            _check_trend(claim, grid, where)
+            _check_trend(claim, grid, regime, where)
             continue
         over_x = claim.x is not None
         if over_x and claim.x not in grid:
@@ -169,7 +169,7 @@ def check_claims(
                         )
 
 
-def _check_trend(claim: ClaimConfig, grid: dict[str, list], where: str) -> None:
+def _check_trend(claim: ClaimConfig, grid: dict[str, list], regime: str, where: str) -> None:
     """A trend orders cells by the values of ``x``'s fields: each a numeric grid key, never n_train."""
     for field in (part.strip() for part in (claim.x or "").split(",")):
         if field not in grid or field == N_TRAIN:
@@ -179,6 +179,8 @@ def _check_trend(claim: ClaimConfig, grid: dict[str, list], where: str) -> None:
             raise ConfigError(f'{where}.x: grid "{field}" = {grid[field]} is not numbers — fix: order by a numeric key')
     if claim.y not in ("n_star", "km_median"):
         raise ConfigError(f"{where}.y: a trend claim reads data needed — fix: y = km_median or n_star")
+    if claim.y == "n_star" and (regime != "fixed" or N_TRAIN not in grid):
+        raise ConfigError(f'{where}.y: n_star needs the fixed regime and a "{N_TRAIN}" grid — fix: use km_median')
     for key, value in claim.where.items():
         if key not in grid or key == N_TRAIN:
             raise ConfigError(f'{where}.where: "{key}" is not a grid key here — fix: use one of {", ".join(grid)}')
