@@ -45,9 +45,7 @@ def _value_text(claim: dict, value: dict, many: bool) -> str:
         return f"{where}not reached"
     text = f"{where}{_number(value['estimate'])} {interval_text(value['interval'], '.3g')}"
     if "predicted" in value and value["predicted"] is not None and (many or value.get("predicted_range")):
-        predicted = prediction_text(value["predicted"], value.get("predicted_range"), value.get("variables") or {},
-                                    value.get("variables_ci") or {})  # fmt: skip
-        text += f" (predicted {predicted})"
+        text += f" (predicted {prediction_text(value)})"
     return text
 
 
@@ -97,8 +95,7 @@ def claim_rows(document: dict) -> list[dict[str, str]]:
         measured = "; ".join(_value_text(claim, v, many) for v in claim["values"]) or "nothing measured"
         if claim["measures"] not in ("rate",) and claim["kind"] != "compare":
             measured = f"{symbol} = {measured}" if not many else f"{symbol}: {measured}"
-        if claim.get("threshold_relative") is not None:
-            measured = f"{measured}{threshold_text(claim)}"
+        measured += threshold_text(claim)
         if claim["reason"]:
             measured += f" — {claim['reason']}"
         rows.append(

@@ -58,10 +58,13 @@ def threshold_text(entry: dict) -> str:
     return "" if fraction is None else f" (ε = {fraction:g} × baseline)"
 
 
-def prediction_text(predicted: float, predicted_range: list | None, variables: dict, variables_ci: dict) -> str:
-    """``0.26 [0.23, 0.31] with d = 5.7 [4.4, 6.6]``: a theory's prediction, and its range over the
-    measured variables' intervals when they are carried into it."""
-    text = f"{predicted:.3g}" + (f" {interval_text(predicted_range, '.3g')}" if predicted_range else "")
+def prediction_text(theory: dict) -> str:
+    """``0.26 [0.23, 0.31] with d = 5.7 [4.4, 6.6]``: a theory's prediction (a fit's ``theory``, or
+    a theory claim's value: ``predicted``, ``predicted_range``, ``variables``, ``variables_ci``),
+    and its range over the measured variables' intervals when they are carried into it."""
+    predicted_range, variables_ci = theory.get("predicted_range"), theory.get("variables_ci") or {}
+    variables = theory.get("variables") or {}
+    text = f"{theory['predicted']:.3g}" + (f" {interval_text(predicted_range, '.3g')}" if predicted_range else "")
     bound = ", ".join(
         f"{name} = {value:.3g}" + (f" {interval_text(variables_ci[name], '.3g')}" if name in variables_ci else "")
         for name, value in variables.items()

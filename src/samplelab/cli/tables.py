@@ -228,8 +228,7 @@ def _print_analysis(document: dict) -> None:
             else:
                 verdict = theory["verdict"] + (f" ({theory['reason']})" if theory["reason"] else "")
                 relation = RELATION_SYMBOL[theory["relation"]]
-                predicted = prediction_text(theory["predicted"], theory.get("predicted_range"),
-                                            theory.get("variables") or {}, theory.get("variables_ci") or {})  # fmt: skip
+                predicted = prediction_text(theory)
                 margin = f", margin {theory['margin']:g}" if theory["margin"] else ""
                 lines.append(f"   theory: {relation} {predicted}{margin} ({label}) → {verdict}")
         extrapolation = fit["extrapolation"]

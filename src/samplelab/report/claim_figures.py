@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from samplelab.analysis.claim_table import claim_symbol
-from samplelab.analysis.text import EXPONENT_SYMBOL, point_text, threshold_key
+from samplelab.analysis.text import EXPONENT_SYMBOL, point_text, threshold_key, threshold_text
 from samplelab.report.plotting import plain_log_ticks, plt, save_figure
 from samplelab.stats.powerlaw import fit_log_law_batch, predict
+from samplelab.stats.verdict import Region
 
 VERDICT_COLOUR = {"agrees": "#17702a", "disagrees": "#b3261e", "inconclusive": "#6b6b6b"}
 REGION_COLOUR = "#4c9be8"
@@ -141,7 +142,7 @@ def _draw_fit_panel(ax, panel: dict) -> tuple[list[float], list[float]]:
         if theory and theory["region"] is not None:
             which = ", ".join(f"{k} = {v:.3g}" for k, v in theory["variables"].items() if v is not None)
             _fan(ax, fit["law"], params, estimate["value"], theory["region"], xs, f"C{number + 1}",
-                 f"allowed: {_region_text(theory['region'], symbol)}" + (f" ({which})" if which else ""))  # fmt: skip
+                 f"allowed: {Region.from_limits(theory['region']).text(symbol)}" + (f" ({which})" if which else ""))  # fmt: skip
     return list(x), list(y)
 
 
@@ -187,7 +188,7 @@ def _draw_claim_series_panel(ax, document: dict, claim: dict, panel: dict) -> tu
                 claim["region"],
                 x,
                 "C2",
-                f"allowed: {_region_text(claim['region'], symbol)}",
+                f"allowed: {Region.from_limits(claim['region']).text(symbol)}",
             )
     return drawn_x, drawn
 
@@ -212,7 +213,7 @@ def _draw_band_panel(ax, claim: dict) -> tuple[list[float], list[float]]:
     low, high = claim["region"]
     bottom, top = ax.get_ylim()
     ax.axhspan(low if low is not None else bottom, high if high is not None else top, color=REGION_COLOUR, alpha=0.15,
-               label=f"allowed: {_region_text(claim['region'], 'y ÷ x')}")  # fmt: skip
+               label=f"allowed: {Region.from_limits(claim['region']).text('y ÷ x')}")  # fmt: skip
     return [v["x"] for v in values], []
 
 
@@ -232,17 +233,6 @@ def _draw_trend_panel(ax, claim: dict) -> tuple[list[float], list[float]]:
         drawn += list(y)
     ax.set_xlabel(f"cells ordered by {claim['x']}")
     return [], drawn
-
-
-def _region_text(region: list, symbol: str) -> str:
-    low, high = region
-    if low is None and high is None:
-        return "any"
-    if low is None:
-        return f"{symbol} ≤ {high:.3g}"
-    if high is None:
-        return f"{symbol} ≥ {low:.3g}"
-    return f"{symbol} ∈ [{low:.3g}, {high:.3g}]"
 
 
 def _value_label(claim: dict, value: dict) -> str:
@@ -321,8 +311,7 @@ def plot_claim(document: dict, claim: dict, path: Path) -> Path:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
     _draw_verdict_panel(axes[0][-1], claim)
-    fraction = claim.get("threshold_relative")
-    title = claim["label"] + ("" if fraction is None else f" (ε = {fraction:g} × baseline)")
+    title = claim["label"] + threshold_text(claim)
     width = 25 * (len(panels) + 1) + 20  # characters a line of the title can take
     fig.suptitle("\n".join(textwrap.wrap(f"{title} — {claim['verdict']}", width)), fontsize=10,
                  color=VERDICT_COLOUR[claim["verdict"]])  # fmt: skip

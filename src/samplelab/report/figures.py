@@ -33,7 +33,7 @@ from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from samplelab.analysis.cells import cell_rows
 from samplelab.analysis.runs import StudyRuns, mapped_run
-from samplelab.analysis.text import point_text
+from samplelab.analysis.text import point_text, threshold_text
 from samplelab.report.attention_map import ATTENTION_MAP, drawn_attention_map
 from samplelab.report.claim_figures import DATA_NEEDED, cell_data_needed, threshold_cells, write_claim_figures
 from samplelab.report.curves import curve_layout, plot_learning_curves, plot_metric_vs_train_size
@@ -180,8 +180,7 @@ def plot_fits(document: dict, path: Path) -> Path | None:
         entries = sorted((x, {"value": e[0], "ci": [e[1], e[2] if np.isfinite(e[2]) else None]})
                          for x, e in entries if e is not None)  # fmt: skip
         label = point_text({k: v for k, v in fit["series"].items() if not k.startswith("training.")}, fit["y"])
-        if fit.get("threshold_relative") is not None:
-            label += f" (ε = {fit['threshold_relative']:g} × baseline)"
+        label += threshold_text(fit)
         if fit["status"] == "ok":
             gamma = fit["parameters"]["gamma"]
             low, high = gamma["ci"]

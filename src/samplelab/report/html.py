@@ -54,16 +54,11 @@ def fit_rows(document: dict) -> list[dict[str, str]]:
                 "theory": "—"
                 if not theory
                 else f"{theory['label'] or theory['expression']}: "
-                + ("no value" if theory["predicted"] is None else _prediction(theory)),
+                + ("no value" if theory["predicted"] is None else prediction_text(theory)),
                 "verdict": theory["verdict"] if theory else "—",
             }
         )
     return rows
-
-
-def _prediction(theory: dict) -> str:
-    return prediction_text(theory["predicted"], theory.get("predicted_range"), theory.get("variables") or {},
-                           theory.get("variables_ci") or {})  # fmt: skip
 
 
 def cell_table(document: dict) -> list[dict[str, str]]:

@@ -156,17 +156,20 @@ def check_claims(
         if over_x and claim.y in ("final_metric", "early_stopped_metric") and claim.kind in ("band", "growth"):
             raise ConfigError(f"{where}.y: a {claim.kind} claim reads data needed — fix: y = km_median or n_star")
         by_run = not over_x and claim.kind != "reached" and claim.kind != "not_reached"
-        keys = [k for k in grid if by_run or k != N_TRAIN or regime != "fixed"]
-        for name in ("where", "than", "control"):
-            for key, value in (getattr(claim, name) or {}).items():
-                if key not in keys or key == claim.x:
-                    choices = ", ".join(k for k in keys if k != claim.x) or "none"
-                    raise ConfigError(f'{where}.{name}: "{key}" is not a grid key here — fix: use one of {choices}')
-                for one in value if isinstance(value, list) else [value]:
-                    if one not in grid[key]:
-                        raise ConfigError(
-                            f"{where}.{name}.{key}: {one!r} is not in the grid — fix: use one of {grid[key]}"
-                        )
+        keys = [k for k in grid if (by_run or k != N_TRAIN or regime != "fixed") and k != claim.x]
+        _check_selections(claim, grid, keys, where)
+
+
+def _check_selections(claim: ClaimConfig, grid: dict[str, list], keys: list[str], where: str) -> None:
+    """``where``, ``than`` and ``control`` name only ``keys``, with values in the grid."""
+    for name in ("where", "than", "control"):
+        for key, value in (getattr(claim, name) or {}).items():
+            if key not in keys:
+                choices = ", ".join(keys) or "none"
+                raise ConfigError(f'{where}.{name}: "{key}" is not a grid key here — fix: use one of {choices}')
+            for one in value if isinstance(value, list) else [value]:
+                if one not in grid[key]:
+                    raise ConfigError(f"{where}.{name}.{key}: {one!r} is not in the grid — fix: use one of {grid[key]}")
 
 
 def _check_trend(claim: ClaimConfig, grid: dict[str, list], regime: str, where: str) -> None:
@@ -181,12 +184,7 @@ def _check_trend(claim: ClaimConfig, grid: dict[str, list], regime: str, where: 
         raise ConfigError(f"{where}.y: a trend claim reads data needed — fix: y = km_median or n_star")
     if claim.y == "n_star" and (regime != "fixed" or N_TRAIN not in grid):
         raise ConfigError(f'{where}.y: n_star needs the fixed regime and a "{N_TRAIN}" grid — fix: use km_median')
-    for key, value in claim.where.items():
-        if key not in grid or key == N_TRAIN:
-            raise ConfigError(f'{where}.where: "{key}" is not a grid key here — fix: use one of {", ".join(grid)}')
-        for one in value if isinstance(value, list) else [value]:
-            if one not in grid[key]:
-                raise ConfigError(f"{where}.where.{key}: {one!r} is not in the grid — fix: use one of {grid[key]}")
+    _check_selections(claim, grid, [k for k in grid if k != N_TRAIN], where)
 
 
 def point_matches(point: dict, where: dict) -> bool:
