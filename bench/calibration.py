@@ -39,6 +39,7 @@ import numpy as np
 
 from calibration_curves import curve_design, simulate_curve, simulate_paired
 from calibration_tally import CONFIDENCE, STUDIES, Tally, applied_factor, needed_factor, widened
+from calibration_trend import simulate_trend
 from samplelab.analysis.cells import Cell
 from samplelab.analysis.claim_cells import bracket_interval
 from samplelab.analysis.resample import SeedResampler
@@ -288,6 +289,7 @@ FAMILIES = {  # the interval kinds each family of tasks simulates
     "data-needed": ("exponent", "compare", "band", "band_km", "growth"),
     "paired": ("paired",),
     "curves": ("curve_exponent",),
+    "trend": ("trend", "exponent_trend"),
 }
 TASKS = [  # the longest first, so that two workers finish together
     ("curves", ("manifold_data_scaling.toml", [2 / (2 + d) for d in (2, 4, 8)])),
@@ -297,6 +299,9 @@ TASKS = [  # the longest first, so that two workers finish together
     ("data-needed", ("setfind2_setsize.toml", "task.set_size", None)),
     ("curves", ("text_scaling.toml", [0.3])),
     ("paired", ("mnist100_init.toml",)),
+    ("trend", ("manifold_data_scaling.toml", [2 / (2 + d) for d in (2, 4, 8)])),
+    ("trend", ("setfind2_modelsize.toml", None)),
+    ("trend", ("setfind2_distractors.toml", None)),
 ]
 
 
@@ -311,6 +316,8 @@ def _run_task(task: tuple, args: dict, index: int) -> tuple[list, list, str, flo
         name, rows = design.name, simulate(design, studies, replicates, args["seed_sd"], args["cell_sd"], rng)
     elif kind == "paired":
         name, rows = spec[0], simulate_paired(spec[0], studies, replicates, rng, CALIBRATION)
+    elif kind == "trend":
+        name, rows = spec[0], simulate_trend(*spec, studies, replicates, args, rng, CALIBRATION)
     else:
         design = curve_design(*spec)
         noise = args["curve_seed_sd"], args["curve_cell_sd"]
@@ -327,7 +334,8 @@ def main() -> None:
     parser.add_argument("--curve-seed-sd", type=float, default=0.15, help="learning curves: sd of a seed's log y")
     parser.add_argument("--curve-cell-sd", type=float, default=0.3, help="learning curves: sd of each run's log y")
     parser.add_argument("--only", nargs="+", metavar="FAMILY_OR_STUDY",
-                        help="simulate these only: data-needed, curves, paired, or study files' stems (text_scaling)")  # fmt: skip
+                        help="simulate these only: data-needed, curves, paired, trend, or study files' stems "
+                        "(text_scaling)")  # fmt: skip
     parser.add_argument("--workers", type=int, default=2, help="designs simulated at once (processes)")
     parser.add_argument("--write", action="store_true", help=f"store the widening factors in {CALIBRATION_FILE.name}")
     args = parser.parse_args()

@@ -187,3 +187,29 @@ def test_learning_curve_fit_recovers_the_decay_exponent(tiny_study, tmp_path, ca
         assert low <= fit["parameters"]["alpha"]["value"] <= high  # 2 seeds: few distinct resamples
         assert fit["theory"]["predicted"] == 0.5
         assert abs(fit["parameters"]["alpha"]["value"] - 0.5) < 0.25
+
+
+def test_a_trend_over_fitted_exponents_reads_the_fall_of_alpha_along_a_key(tiny_study, tmp_path, capsys):
+    """α = 0.9 at set size 4 and 0.3 at 6, 5 seeds: Δα per step −0.6, so "α falls" agrees and "α rises" disagrees."""
+    text = tiny_study.read_text().replace("seeds = 2", "seeds = 5")
+    text = text.replace('"training.n_train" = [8, 16]', '"training.n_train" = [8, 16, 32, 64, 128, 256]')
+    text += "\n[analysis]\nbootstrap = 200\n"
+    for name, side in (("falls", "below"), ("rises", "above")):
+        text += (f'[[analysis.claims]]\nkind = "trend"\nlabel = "alpha {name}"\nof = "exponent"\nx = "training.n_train"\n'
+                 f'y = "final_metric"\nlaw = "power_offset"\nalong = "task.set_size"\n{side} = 0\n')  # fmt: skip
+    tiny_study.write_text(text)
+    noise = np.random.default_rng(0)
+
+    def error(spec):  # 2·n^−α + 0.01 with 3% noise
+        alpha = {4: 0.9, 6: 0.3}[spec.point["task.set_size"]]
+        return float((2 * spec.config.training.n_train**-alpha + 0.01) * (1 + 0.03 * noise.standard_normal()))
+
+    _write_records(load_study(tiny_study), tmp_path / "runs.sqlite", error)
+    assert main(["analyze", str(tiny_study), "--store", str(tmp_path / "runs.sqlite"), "--json"]) == 0
+    claims = {c["label"]: c for c in json.loads(capsys.readouterr().out)["claims"]}
+    falls, rises = claims["alpha falls"], claims["alpha rises"]
+    (value,) = falls["values"]
+    assert value["order"] == ["4", "6"] and value["y"] == pytest.approx([0.9, 0.3], abs=0.1)
+    assert value["estimate"] == pytest.approx(-0.6, abs=0.1) and value["interval"][1] < 0
+    assert falls["verdict"] == "agrees" and rises["verdict"] == "disagrees"
+    assert falls["measures"] == "trend" and falls["along"] == "task.set_size" and falls["exponent"] == "alpha"

@@ -298,12 +298,12 @@ TREND = """
 [[analysis.claims]]
 kind = "trend"
 label = "more data with more heads"
-x = "model.heads"
+along = "model.heads"
 above = 0
 [[analysis.claims]]
 kind = "trend"
 label = "less data at larger N"
-x = "task.set_size"
+along = "task.set_size"
 where = { "model.heads" = 2 }
 below = 0
 """

@@ -16,7 +16,7 @@ from samplelab.spec.run_config import resolve_run_config
 from samplelab.spec.size import parameter_count, tokens_per_example
 from samplelab.stats.intrinsic_dimension import neighbour_distances
 from samplelab.tasks import build_task
-from samplelab.training.probes import embedding_dimension
+from samplelab.training.probes import embedding_dimension, embedding_dimension_twonn
 from samplelab.training.trainer import _compiled_trainer, _eval_extent, train_ensemble
 
 TEXT = {"name": "text", "context": 8, "max_chars": 6000, "test_chunks": 64}
@@ -73,6 +73,9 @@ def test_embedding_dimension_recovers_a_known_dimension_and_refuses_degenerate_p
     assert np.isnan(embedding_dimension(np.ones((100, 4))))  # one distinct point
     assert np.isnan(embedding_dimension(np.vstack([points[:50], np.zeros((1, 10))])))
     assert np.isnan(embedding_dimension(np.full((30, 4), np.nan)))
+    # TwoNN (euclidean) on the same points: a 3-sphere, whatever the repeats.
+    assert embedding_dimension_twonn(np.vstack([points, points[:100]])) == pytest.approx(3, rel=0.15)
+    assert np.isnan(embedding_dimension_twonn(np.ones((100, 4))))
 
 
 def test_embeddings_are_test_examples_and_their_dimension_is_recorded():
@@ -86,6 +89,7 @@ def test_embeddings_are_test_examples_and_their_dimension_is_recorded():
     result = train_ensemble(config, seeds=[0, 1], n_trains=[200, 100])
     assert result.embeddings.shape == (2, 64, 16) and result.embedding_valid.all()
     assert np.isfinite(result.embedding_dimension).all() and (result.embedding_dimension > 0).all()
+    assert np.isfinite(result.embedding_dimension_twonn).all() and (result.embedding_dimension_twonn > 0).all()
     from samplelab.training.trainer import ensemble_member
 
     task = build_task(config.task)
@@ -176,6 +180,7 @@ def test_a_text_study_end_to_end_fits_loss_against_tokens_with_a_measured_theory
     path, store, runs = train_study(TINY_TEXT_STUDY, "tiny_text.toml")
     assert len(runs.records) == 8
     assert all(r.embedding_dimension is not None and r.embedding_dimension > 0 for r in runs.records)
+    assert all(r.embedding_dimension_twonn is not None and r.embedding_dimension_twonn > 0 for r in runs.records)
     document = analyze_study(runs, bootstrap=200, seed=1)
     (fit,) = document["fits"]
     assert fit["x_measure"] == "tokens"
@@ -261,3 +266,36 @@ def test_a_measured_variables_interval_is_carried_into_the_prediction():
     assert theory["predicted_range"] == pytest.approx([2 / (2 + high), 2 / (2 + low)])
     assert theory["region"] == pytest.approx([2 / (2 + high) - 0.1, 2 / (2 + low) + 0.1])
     assert theory["verdict"] == "agrees"  # inside the union of the regions over d's interval
+
+
+def test_two_estimators_of_one_measured_variable_carry_their_spread_into_the_prediction():
+    """d by MLE in [5.5, 6.5] and by TwoNN in [3.5, 4.5]: the prediction spans d in [3.5, 6.5],
+    its value is the first estimator's; a TwoNN the runs did not record leaves it undecided."""
+    from samplelab.analysis.fits import FitSeries, _theory_json
+    from samplelab.analysis.text import prediction_text
+    from samplelab.spec.analysis import AnalysisConfig, FitConfig
+
+    both = ["measured.embedding_dimension", "measured.embedding_dimension_twonn"]
+    fit = FitConfig(x="training.n_train", y="final_metric", law="power_offset",
+                    theory={"exponent": "2/(2 + d)", "margin": 0.05, "variables": {"d": both}})  # fmt: skip
+    rng = np.random.default_rng(0)
+    mle, twonn = rng.uniform(5.5, 6.5, 4000), rng.uniform(3.5, 4.5, 4000)
+
+    def theory(measured, replicates, ci=(0.3, 0.32)):
+        series = FitSeries(point={}, config={}, x=np.ones(3), y=np.ones(3), replicates=np.ones((4000, 3)),
+                           units_per_x=4, censored_x=[], measured=measured, measured_replicates=replicates)  # fmt: skip
+        return _theory_json(fit, series, list(ci), AnalysisConfig())
+
+    spread = theory({"embedding_dimension": 6.0, "embedding_dimension_twonn": 4.0},
+                    {"embedding_dimension": mle, "embedding_dimension_twonn": twonn})  # fmt: skip
+    low, high = spread["variables_ci"]["d"]
+    assert low == pytest.approx(3.5, abs=0.05) and high == pytest.approx(6.5, abs=0.05)
+    assert spread["predicted"] == pytest.approx(2 / 8)  # the first estimator's d = 6
+    assert spread["predicted_range"] == pytest.approx([2 / (2 + high), 2 / (2 + low)])
+    assert spread["verdict"] == "agrees"  # 0.31: within 0.05 of 2/(2 + d) for d near 4, not for d = 6 alone
+    assert "(MLE 6, TwoNN 4)" in prediction_text(spread)
+    old = theory({"embedding_dimension": 6.0}, {"embedding_dimension": mle})
+    assert old["verdict"] == "inconclusive" and "embedding_dimension_twonn not recorded" in old["reason"]
+    with pytest.raises(ValueError, match="a list names estimators of one measured number"):
+        FitConfig(x="training.n_train", y="final_metric",
+                  theory={"exponent": "d", "margin": 0.1, "variables": {"d": ["task.intrinsic_dim"]}})  # fmt: skip

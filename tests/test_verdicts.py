@@ -160,6 +160,28 @@ def test_learning_curve_exponents_have_their_own_calibration_kind():
     assert interval_kind({**theory, "y": "early_stopped_metric"}) == "curve_exponent"
     assert interval_kind({**theory, "y": "km_median"}) == "exponent"
     assert interval_kind({"kind": "growth", "measures": "growth", "y": "km_median"}) == "growth"
+    assert interval_kind({"kind": "trend", "measures": "trend", "y": "km_median", "x": None}) == "trend"
+    assert interval_kind({"kind": "trend", "measures": "trend", "y": "final_metric", "x": "n"}) == "exponent_trend"
+
+
+def test_the_trend_calibration_reads_each_studys_own_design():
+    """bench/calibration_trend.py on the shipped trend claims: their cells, seeds and kinds."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from calibration_trend import simulate_trend
+
+    noise = {"seed_sd": 0.3, "cell_sd": 0.3, "curve_seed_sd": 0.15, "curve_cell_sd": 0.3}
+    entries: list[dict] = []
+    rows = simulate_trend("setfind2_distractors.toml", None, 10, 50, noise, np.random.default_rng(0), entries)
+    assert [row[0] for row in rows] == ["setfind2_distractors [quick] (5 cells, 3 seeds)"] * 3
+    alphas = [0.5, 1 / 3, 0.2]
+    rows += simulate_trend("manifold_data_scaling.toml", alphas, 10, 50, noise, np.random.default_rng(0), entries)
+    assert "Δα per step -0.15" in rows[3][2] and "(3 series, 7 x, 5 seeds)" in rows[3][0]
+    assert [(e["study"], e["kind"]) for e in entries] == [
+        ("setfind2_distractors", "trend"), ("manifold_data_scaling", "exponent_trend")
+    ]  # fmt: skip
 
 
 def test_the_claim_table_reads_at_80_columns_without_words_cut(capsys):

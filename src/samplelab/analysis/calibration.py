@@ -57,7 +57,8 @@ CURVE_METRICS = ("final_metric", "early_stopped_metric")
 
 def interval_kind(claim: dict) -> str | None:
     """Which simulated interval a claim's interval is: ``exponent`` (of data needed),
-    ``curve_exponent`` (of a learning curve), ``compare``, ``band``, ``paired``, ``growth``, or none."""
+    ``curve_exponent`` (of a learning curve), ``compare``, ``band``, ``paired``, ``growth``,
+    ``trend`` (of data needed), ``exponent_trend`` (of fitted exponents), or none."""
     if claim["kind"] in ("bound", "equivalence") and claim["measures"] == "exponent":
         if claim.get("y") in ("km_median", "n_star"):
             return "exponent"
@@ -66,6 +67,8 @@ def interval_kind(claim: dict) -> str | None:
         return "compare"
     if claim["kind"] in ("band", "paired", "growth"):
         return claim["kind"]
+    if claim["kind"] == "trend":
+        return "exponent_trend" if claim.get("x") else "trend"
     return None
 
 

@@ -1,15 +1,23 @@
 """Claims judged cell by cell: a band on data needed ÷ x, a paired difference of outcomes
-per seed, success rates (one, or against a control), and a trend over ordered cells."""
+per seed, success rates (one, or against a control), and a trend over ordered cells (or
+over the exponents of ordered series)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from samplelab.analysis.claim_data import ClaimData, claim_interval, claim_value
+from samplelab.analysis.claim_data import (
+    ClaimData,
+    blocked_reason,
+    claim_interval,
+    claim_value,
+    matching_series,
+    series_exponent,
+)
 from samplelab.analysis.fits import cell_median, sample_maximum_reason
 from samplelab.analysis.outcomes import run_outcome
 from samplelab.analysis.text import json_interval
-from samplelab.spec.claims import ClaimConfig, point_matches
+from samplelab.spec.claims import ClaimConfig, point_matches, trend_fields
 from samplelab.stats.verdict import Region, clopper_pearson, rate_difference_interval, verdict
 
 
@@ -135,11 +143,56 @@ def rate_claim(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple[lis
     return [value], None
 
 
+def _slope(rank: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares slope of ``y`` ``[..., K]`` against the centred ``rank`` ``[K]``, rounded to
+    1e-12: medians are grid values, so equal ones must give exactly 0, not ±1e-17."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.round(y @ rank / (rank @ rank), 12)
+
+
+def _trend_value(data: ClaimData, where: dict, measured: np.ndarray, replicates: np.ndarray, units: int,
+                 region: Region) -> dict:  # fmt: skip
+    """The trend of ``measured`` ``[K]`` (its ``[B, K]`` replicates) over the ranks of its cells, judged."""
+    rank = np.arange(measured.size) - (measured.size - 1) / 2
+    estimate = float(_slope(rank, measured))
+    interval = claim_interval(estimate, _slope(rank, replicates), units, data.analysis)
+    return claim_value(where, estimate, interval, region)
+
+
+def _exponent_trend(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple[list[dict], str | None]:
+    """Δ exponent per step along the series fitted against ``x``, ordered by ``along``; one
+    trend per setting of the other keys, every series fitted on the same whole-seed draws."""
+    fields = trend_fields(claim)
+    groups: dict[tuple, list] = {}
+    for series in matching_series(data, claim, claim.where):
+        rest = tuple((k, v) for k, v in series.point.items() if k not in fields)
+        groups.setdefault(rest, []).append(series)
+    values, reasons = [], []
+    for rest, chosen in groups.items():
+        chosen.sort(key=lambda s: tuple(s.point[f] for f in fields))
+        fitted = [series_exponent(claim, s) for s in chosen]
+        order = [",".join(str(s.point[f]) for f in fields) for s in chosen]
+        where = {"series": dict(rest), "order": order, "y": [e for e, _ in fitted]}
+        if len(chosen) < 2 or any(e is None for e, _ in fitted):
+            values.append(claim_value(where, None, None, region))
+            missing = ", ".join(o for o, (e, _) in zip(order, fitted, strict=True) if e is None)
+            reasons.append(f"too few points to fit at {missing}" if missing else "a trend needs two series")
+            continue
+        measured, replicates = np.array([e for e, _ in fitted]), np.stack([r for _, r in fitted], axis=1)
+        values.append(_trend_value(data, where, measured, replicates, min(s.units_per_x for s in chosen), region))
+        reasons.append(blocked_reason(data, claim, chosen))
+    reason = "; ".join(r for r in reasons if r) or (None if values else "no series matches where")
+    return values, reason
+
+
 def trend_claim(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple[list[dict], str | None]:
-    """Δ ln y per step along the cells ordered by ``x`` (the values of its comma-joined fields,
-    compared as tuples): the least-squares slope of ln y against the cells' rank, one per series
-    (the values of the other keys), on the same whole-seed resamples for every cell."""
-    fields = [part.strip() for part in (claim.x or "").split(",")]
+    """Δ ln y per step along the cells ordered by ``along`` (the values of its comma-joined
+    fields, compared as tuples): the least-squares slope of ln y against the cells' rank, one
+    per series (the values of the other keys), on the same whole-seed resamples for every
+    cell. With ``of = "exponent"``: Δ exponent per step along the fitted series instead."""
+    if claim.of == "exponent":
+        return _exponent_trend(data, claim, region)
+    fields = trend_fields(claim)
     groups: dict[tuple, list] = {}
     for cell in data.cells:
         if point_matches(cell.point, claim.where):
@@ -160,18 +213,16 @@ def trend_claim(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple[li
             missing = ", ".join(o for o, (v, _) in zip(order, measured, strict=True) if v is None)
             reasons.append(f"{claim.y} not reached at {missing}" if missing else "a trend needs two cells")
             continue
-        rank = np.arange(len(cells)) - (len(cells) - 1) / 2
-        # Rounded: medians are grid values, so equal ones must give a slope of exactly 0, not ±1e-17.
-        estimate = round(float(rank @ np.log([value for value, _ in measured]) / (rank @ rank)), 12)
         with np.errstate(divide="ignore", invalid="ignore"):
-            slopes = np.round(np.log(replicates) @ rank / (rank @ rank), 12)
-        unreached = float(np.isnan(slopes).mean())
+            logs = np.log(replicates)
+        value = _trend_value(data, where, np.log([v for v, _ in measured]), logs, min(len(c.seeds) for c in cells),
+                             region)  # fmt: skip
+        values.append(value)
+        unreached = float(np.isnan(logs).any(axis=1).mean())
         if unreached > tail:
             reasons.append(f"the median is not reached within the budget in {unreached:.0%} of seed resamples")
         units = min(len(c.seeds) for c in cells)
         if claim.y == "n_star" and data.analysis.delta < 1 / units:
             reasons.append(sample_maximum_reason(data.analysis.delta, units))
-        interval = claim_interval(estimate, slopes, units, data.analysis)
-        values.append(claim_value(where, estimate, interval, region))
     reason = "; ".join(reasons) or (None if values else "no cell matches where")
     return values, reason

@@ -30,7 +30,7 @@ class ClaimData:
     outcomes: list[dict]
     analysis: AnalysisConfig
     resampler: SeedResampler
-    fitted_series: dict[tuple, list[FitSeries]] = field(default_factory=dict)  # by (x, y, law): built once
+    fitted_series: dict[tuple, list[FitSeries]] = field(default_factory=dict)  # by (x, x_measure, y, law): built once
 
 
 def claim_interval(
@@ -52,9 +52,9 @@ def claim_value(where: dict, estimate: float | None, interval: list | None, regi
 
 
 def matching_series(data: ClaimData, claim: ClaimConfig, where: dict) -> list[FitSeries]:
-    key = (claim.x, claim.y, claim.law)
+    key = (claim.x, claim.x_measure, claim.y, claim.law)
     if key not in data.fitted_series:
-        fit = FitConfig(x=claim.x, y=claim.y, law=claim.law)
+        fit = FitConfig(x=claim.x, x_measure=claim.x_measure, y=claim.y, law=claim.law)
         data.fitted_series[key] = fit_series(fit, data.runs, data.cells, data.analysis, data.resampler)
     return [s for s in data.fitted_series[key] if point_matches(s.point, where)]
 

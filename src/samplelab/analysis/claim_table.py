@@ -17,7 +17,7 @@ def claim_symbol(claim: dict) -> str:
         "exponent": f"{exponent}(where) − {exponent}(than)" if claim["kind"] == "compare" else exponent,
         "ratio": f"{claim.get('y')}(where) / {claim.get('y')}(than)",
         "growth": "γ",
-        "trend": f"Δ ln {claim.get('y')} per step in {claim.get('x')}",
+        "trend": f"Δ {exponent if claim.get('x') else 'ln ' + str(claim.get('y'))} per step in {claim.get('along')}",
         "per_x": f"{claim.get('y')} ÷ {(claim.get('x') or 'x').split('.')[-1]}",
         "rate": "success rate" if claim["kind"] == "reached" else "rate(control) − rate",
     }.get(measures, ("Δ " if claim["kind"] == "paired" else "") + measures.replace("_", " "))

@@ -15,7 +15,7 @@ from samplelab.analysis.runs import StudyRuns
 from samplelab.analysis.text import json_interval
 from samplelab.core.run_fields import SCALAR_COLUMNS
 from samplelab.ledger.store import RunRecord
-from samplelab.spec.analysis import AnalysisConfig, FitConfig
+from samplelab.spec.analysis import AnalysisConfig, FitConfig, variable_paths
 from samplelab.spec.run_config import N_TRAIN
 from samplelab.spec.size import parameter_count, tokens_per_example
 from samplelab.spec.study import point_without
@@ -25,10 +25,11 @@ from samplelab.stats.theory import evaluate_expression
 from samplelab.stats.verdict import Region, verdict
 
 
-def _variable_value(series: FitSeries, dotted: str) -> float:
+def _variable_value(series: FitSeries, dotted: str | list[str]) -> float:
     """A theory variable: a config field of the series, or ``measured.<column>``, the median
-    of that end-of-training number (e.g. ``embedding_dimension``) over the series' runs at its largest x."""
-    section, _, field = dotted.partition(".")
+    of that end-of-training number (e.g. ``embedding_dimension``) over the series' runs at its
+    largest x; of a list of estimators, the first's."""
+    section, _, field = variable_paths(dotted)[0].partition(".")
     if section == "measured":
         return series.measured.get(field, float("nan"))
     return float(series.config[section][field])
@@ -238,17 +239,26 @@ def theory_region(relation: str, predicted: tuple[float, float], margin: float) 
     return Region.of(within=(low, high), margin=margin)
 
 
-def _variable_intervals(theory, series: FitSeries, confidence: float) -> dict[str, tuple[float, float]]:
-    """Each measured variable's percentile interval over whole-seed draws (a config field: none)."""
+def _variable_intervals(theory, series: FitSeries, confidence: float) -> tuple[dict, dict, list[str]]:
+    """Each measured variable's percentile interval over whole-seed draws (a config field: none):
+    for a list of estimators, the least interval holding each one's, so that the prediction
+    carries their spread. Returns the intervals, each estimator's median, and the estimators
+    the runs did not record."""
     tail = (1 - confidence) / 2
-    intervals = {}
-    for name, dotted in theory.variables.items():
-        section, _, column = dotted.partition(".")
-        replicates = series.measured_replicates.get(column) if section == "measured" else None
-        if replicates is not None and np.isfinite(replicates).any():
-            low, high = np.nanquantile(replicates, [tail, 1 - tail])
-            intervals[name] = (float(low), float(high))
-    return intervals
+    intervals, medians, missing = {}, {}, []
+    for name, paths in theory.variables.items():
+        ends = []
+        for dotted in variable_paths(paths):
+            section, _, column = dotted.partition(".")
+            replicates = series.measured_replicates.get(column) if section == "measured" else None
+            if section == "measured" and (replicates is None or not np.isfinite(replicates).any()):
+                missing.append(dotted)
+            elif replicates is not None:
+                ends += [float(v) for v in np.nanquantile(replicates, [tail, 1 - tail])]
+                medians.setdefault(name, {})[column] = series.measured[column]
+        if ends:
+            intervals[name] = (min(ends), max(ends))
+    return intervals, medians, missing
 
 
 def _predicted_range(theory, variables: dict[str, float], intervals: dict) -> tuple[float, float]:
@@ -270,13 +280,18 @@ def _theory_json(fit: FitConfig, series: FitSeries, ci: list | None, analysis: A
     # A measured variable the runs did not record (e.g. a model without embeddings): no prediction.
     finite = np.isfinite(list(variables.values())).all()
     predicted = evaluate_expression(theory.exponent, variables) if finite else None
-    intervals = _variable_intervals(theory, series, analysis.confidence) if finite else {}
+    intervals, estimators, missing = (
+        _variable_intervals(theory, series, analysis.confidence) if finite else ({}, {}, [])
+    )
     predicted_range = _predicted_range(theory, variables, intervals) if finite else None
     margin = theory.margin or 0.0
     region = None if predicted_range is None else theory_region(theory.relation, predicted_range, margin)
     reason = None
     if predicted is None:
         reason = "no prediction: a variable was not measured"
+    elif missing:
+        reason = (f"{', '.join(missing)} not recorded by these runs (stored before samplelab measured it): its "
+                  "spread is unknown — train the study into a new store")  # fmt: skip
     elif ci is None:
         reason = "no fitted interval"
     elif fit.y == "n_star" and analysis.delta < 1 / series.units_per_x:
@@ -290,6 +305,7 @@ def _theory_json(fit: FitConfig, series: FitSeries, ci: list | None, analysis: A
         "predicted_range": None if predicted_range is None or not intervals else list(predicted_range),
         "variables": {name: value if np.isfinite(value) else None for name, value in variables.items()},
         "variables_ci": {name: list(ends) for name, ends in intervals.items()},
+        "estimators": {name: by for name, by in estimators.items() if len(by) > 1},
         "region": None if region is None else json_interval((region.low, region.high)),
         "verdict": "inconclusive" if reason else verdict(ci, region),
         "reason": reason,

@@ -58,16 +58,22 @@ def threshold_text(entry: dict) -> str:
     return "" if fraction is None else f" (ε = {fraction:g} × baseline)"
 
 
+ESTIMATOR_NAMES = {"embedding_dimension": "MLE", "embedding_dimension_twonn": "TwoNN"}
+
+
 def prediction_text(theory: dict) -> str:
-    """``0.26 [0.23, 0.31] with d = 5.7 [4.4, 6.6]``: a theory's prediction (a fit's ``theory``, or
-    a theory claim's value: ``predicted``, ``predicted_range``, ``variables``, ``variables_ci``),
-    and its range over the measured variables' intervals when they are carried into it."""
+    """``0.26 [0.23, 0.31] with d = 5.7 [4.4, 6.6] (MLE 5.7, TwoNN 4.6)``: a theory's prediction
+    (a fit's ``theory``, or a theory claim's value: ``predicted``, ``predicted_range``,
+    ``variables``, ``variables_ci``, ``estimators``), and its range over the measured variables'
+    intervals when they are carried into it."""
     predicted_range, variables_ci = theory.get("predicted_range"), theory.get("variables_ci") or {}
-    variables = theory.get("variables") or {}
+    variables, estimators = theory.get("variables") or {}, theory.get("estimators") or {}
     text = f"{theory['predicted']:.3g}" + (f" {interval_text(predicted_range, '.3g')}" if predicted_range else "")
-    bound = ", ".join(
-        f"{name} = {value:.3g}" + (f" {interval_text(variables_ci[name], '.3g')}" if name in variables_ci else "")
-        for name, value in variables.items()
-        if value is not None
-    )
+
+    def one(name: str, value: float) -> str:
+        out = f"{name} = {value:.3g}" + (f" {interval_text(variables_ci[name], '.3g')}" if name in variables_ci else "")
+        by = ", ".join(f"{ESTIMATOR_NAMES.get(c, c)} {v:.3g}" for c, v in (estimators.get(name) or {}).items())
+        return out + (f" ({by})" if by else "")
+
+    bound = ", ".join(one(name, value) for name, value in variables.items() if value is not None)
     return text + (f" with {bound}" if bound else "")

@@ -19,7 +19,9 @@ Schema (queryable directly with ``sqlite3``, DuckDB or pandas):
     finite dataset tasks only), ``weight_sparsity`` REAL (fraction of weight-matrix entries
     with |w| ≤ 1e-5 after training), ``embedding_dimension`` REAL (intrinsic dimension of the
     final-layer embeddings of 1,024 test examples after training: Levina–Bickel MLE, k = 20,
-    cosine; models with ``embeddings`` only). These are NULL for runs stored before they existed.
+    cosine; models with ``embeddings`` only), ``embedding_dimension_twonn`` REAL (the same
+    embeddings' TwoNN estimate, euclidean: a second estimator, whose spread from the first a
+    theory can carry). These are NULL for runs stored before they existed.
 
 ``study_runs`` — which runs belong to which study and profile, with their grid point:
     ``study`` TEXT, ``profile`` TEXT, ``run_key`` TEXT, ``point_json`` TEXT; PK (study, profile, run_key).
@@ -34,6 +36,10 @@ Schema (queryable directly with ``sqlite3``, DuckDB or pandas):
 
 ``failed_runs`` — runs whose ensemble failed every attempt: ``run_key`` TEXT PK, ``error``
     TEXT (one line), ``attempts`` INTEGER, ``failed_at`` TEXT. Storing the run later removes it.
+
+``PRAGMA user_version`` is the schema version (:data:`samplelab.ledger.check.SCHEMA_VERSION`);
+a path that is not a store this code can open is refused before anything is written
+(:mod:`samplelab.ledger.check`).
 
 Rows of one ensemble are written in one transaction, so a killed process leaves either
 all of them or none; ``ON CONFLICT (run_key) DO NOTHING`` means a run is never stored twice.
@@ -54,6 +60,7 @@ import numpy as np
 
 from samplelab.core.run_fields import CURVE_COLUMNS, SCALAR_COLUMNS
 from samplelab.core.version import __version__
+from samplelab.ledger.check import SCHEMA_VERSION, check_store_path
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -82,7 +89,8 @@ CREATE TABLE IF NOT EXISTS runs (
     train_metric BLOB,
     train_set_loss BLOB,
     weight_sparsity REAL,
-    embedding_dimension REAL
+    embedding_dimension REAL,
+    embedding_dimension_twonn REAL
 );
 CREATE TABLE IF NOT EXISTS study_files (
     study TEXT NOT NULL,
@@ -125,6 +133,7 @@ ADDED_COLUMNS = (
     ("train_set_loss", "BLOB"),
     ("weight_sparsity", "REAL"),
     ("embedding_dimension", "REAL"),
+    ("embedding_dimension_twonn", "REAL"),
 )
 # The optional curves (BLOB) and end-of-training numbers (REAL) are stored under their
 # RunRecord attribute names: CURVE_COLUMNS and SCALAR_COLUMNS (core/run_fields.py).
@@ -165,6 +174,7 @@ class RunRecord:
     train_set_loss: np.ndarray | None = None  # [K+1] loss on the whole training set (finite tasks)
     weight_sparsity: float | None = None  # fraction of weight-matrix entries with |w| ≤ 1e-5 at the end
     embedding_dimension: float | None = None  # MLE intrinsic dimension of final-layer test embeddings
+    embedding_dimension_twonn: float | None = None  # TwoNN (euclidean) intrinsic dimension of the same embeddings
 
     @property
     def final_validation_loss(self) -> float:
@@ -207,6 +217,7 @@ class ResultStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        check_store_path(self.path)  # before anything is written: a wrong path is left as it was
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=60.0)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -221,6 +232,9 @@ class ResultStore:
                 except sqlite3.OperationalError as err:  # another process added it first
                     if "duplicate column" not in str(err):
                         raise
+        if self._db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            with self._db:
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self._db.close()

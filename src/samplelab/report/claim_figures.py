@@ -218,21 +218,25 @@ def _draw_band_panel(ax, claim: dict) -> tuple[list[float], list[float]]:
 
 
 def _draw_trend_panel(ax, claim: dict) -> tuple[list[float], list[float]]:
-    """Each series' data needed at its cells in order, with the fitted trend exp(a + b·rank); returns the y drawn."""
+    """Each series' values at its cells (data needed) or series (exponents) in order, with the
+    fitted trend — exp(a + b·rank), or a + b·rank for exponents; returns the y drawn."""
     ax.set_xscale("linear")
+    exponents = claim.get("x") is not None
+    if exponents:
+        ax.set_yscale("linear")
+        ax.set_ylabel(claim_symbol({**claim, "kind": "bound", "measures": "exponent"}))
     drawn = []
     for number, value in enumerate(claim["values"]):
         y = np.array([np.nan if v is None else v for v in value["y"]], dtype=float)
         rank = np.arange(len(y))
-        label = point_text(value["series"], "measured")
-        ax.plot(rank, y, "o", color=f"C{number}", label=label)
+        ax.plot(rank, y, "o", color=f"C{number}", label=point_text(value["series"], "measured"))
         if value["estimate"] is not None:
-            centre = np.nanmean(np.log(y)) - value["estimate"] * rank.mean()
-            ax.plot(rank, np.exp(centre + value["estimate"] * rank), color=f"C{number}", lw=1.2)
+            line = np.nanmean(y if exponents else np.log(y)) + value["estimate"] * (rank - rank.mean())
+            ax.plot(rank, line if exponents else np.exp(line), color=f"C{number}", lw=1.2)
         ax.set_xticks(rank, value["order"], fontsize=7, rotation=30)
         drawn += list(y)
-    ax.set_xlabel(f"cells ordered by {claim['x']}")
-    return [], drawn
+    ax.set_xlabel(f"{'series' if exponents else 'cells'} ordered by {claim['along']}")
+    return [], [] if exponents else drawn  # exponents: a linear axis, left to matplotlib
 
 
 def _value_label(claim: dict, value: dict) -> str:

@@ -40,10 +40,11 @@ class TheoryConfig(StrictConfig):
         description="tolerance: equal allows [value − margin, value + margin] (required), above ≥ value − margin, "
         "below ≤ value + margin (default 0) (docs/analysis.md, Claims)",
     )
-    variables: dict[str, str] = Field(
+    variables: dict[str, str | list[str]] = Field(
         {},
         description='name -> "section.field" of the series config, or "measured.<column>": the median of that '
-        "stored end-of-training number (e.g. embedding_dimension) over the series' runs at its largest x",
+        "stored end-of-training number (e.g. embedding_dimension) over the series' runs at its largest x; a list "
+        "of measured columns: estimators of one quantity, the first giving its value and all of them its interval",
     )
     label: str = ""
 
@@ -64,12 +65,24 @@ class TheoryConfig(StrictConfig):
                 f"exponent uses {', '.join(unbound)} but variables does not bind it — fix: add "
                 f'variables = {{{unbound[0]} = "task.<field>"}}'
             )
+        for name, paths in self.variables.items():
+            if isinstance(paths, list) and (not paths or not all(p.startswith("measured.") for p in paths)):
+                raise ValueError(
+                    f"variables.{name}: a list names estimators of one measured number — fix: give "
+                    '"measured.<column>" entries, e.g. ["measured.embedding_dimension", '
+                    '"measured.embedding_dimension_twonn"]'
+                )
         if self.relation == "equal" and self.margin is None:
             raise ValueError(
                 "an equality holds only within a tolerance — fix: add margin = … (how far from the prediction the "
                 'seed\'s words allow), or use relation = "above" / "below"'
             )
         return self
+
+
+def variable_paths(value: str | list[str]) -> list[str]:
+    """The dotted paths a theory variable names: one, or several estimators of one measured number."""
+    return value if isinstance(value, list) else [value]
 
 
 class FitConfig(StrictConfig):
@@ -191,7 +204,7 @@ def check_fits(analysis: AnalysisConfig, grid: dict[str, list], regime: str, val
             if value not in grid[key]:
                 raise ConfigError(f"{where}.where.{key}: {value!r} is not in the grid — fix: use one of {grid[key]}")
         if fit.theory:
-            for name, path in fit.theory.variables.items():
+            for name, path in ((n, p) for n, v in fit.theory.variables.items() for p in variable_paths(v)):
                 section, _, field = path.partition(".")
                 if section == "measured" and field not in SCALAR_COLUMNS:
                     raise ConfigError(
@@ -236,7 +249,8 @@ def check_thresholds(analysis: AnalysisConfig, stop_below: float) -> None:
                enumerate(analysis.fits)]  # fmt: skip
     entries += [
         (f"analysis.claims[{i}]", c.threshold_relative,
-         c.kind in ("reached", "not_reached", "trend") or (c.x is not None and c.y in ("n_star", "km_median")))
+         c.kind in ("reached", "not_reached") or (c.kind == "trend" and c.of is None)
+         or (c.x is not None and c.y in ("n_star", "km_median")))
         for i, c in enumerate(analysis.claims)
     ]  # fmt: skip
     for where, fraction, reads in entries:

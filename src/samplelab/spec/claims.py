@@ -12,7 +12,9 @@ compare         exponent(where) − exponent(than), or the     as bound (against
 growth          y against x: log law vs power law            "almost independent of x"
 band            y ÷ x at every x                            ``within`` [low, high]
 trend           Δ ln y per step along the cells ordered by  as bound (against 0)
-                ``x`` (comma-joined fields: as tuples)
+                ``along`` (comma-joined fields: as tuples);
+                with ``of = "exponent"``: Δ exponent per
+                step along the series fitted against ``x``
 paired          outcome(where) − outcome(than), per seed     as bound
 reached         the success rate of the ``where`` runs      ≥ ``above`` (default 1 − δ)
 not_reached     rate(control) − rate(where)                 ≥ ``above`` (default 1 − 2δ), once the
@@ -52,7 +54,7 @@ _NEEDS = {  # kind → (fields it requires, fields it refuses)
     "compare": ({"x", "than", "margin"}, {"control", "within"}),
     "growth": ({"x", "margin"}, {"than", "control", "within", "above", "below", "law"}),
     "band": ({"x", "within"}, {"than", "control", "above", "below", "law"}),
-    "trend": ({"x"}, {"of", "than", "control", "within", "law"}),
+    "trend": ({"along"}, {"than", "control", "within"}),
     "paired": ({"of", "than", "margin"}, {"control", "within", "x", "law"}),
     "reached": (set(), {"of", "than", "control", "within", "below", "x", "law"}),
     "not_reached": ({"control"}, {"of", "than", "within", "below", "x", "law"}),
@@ -72,10 +74,14 @@ class ClaimConfig(StrictConfig):
     of: Literal[("exponent", "ratio", *OUTCOME_NAMES)] | None = Field(  # type: ignore[valid-type]
         None, description="what is measured: a fitted exponent, a ratio of data needed (compare), or an outcome"
     )
-    x: str | None = Field(
+    x: str | None = Field(None, description="exponent, ratio, growth, band: the grid key y is read against")
+    x_measure: Literal["grid", "parameters", "tokens"] = Field(
+        "grid", description="exponent: fit against x's value, its model's parameter count, or its training tokens"
+    )
+    along: str | None = Field(
         None,
-        description="exponent, ratio, growth, band: the grid key y is read against; trend: the key (or comma-joined "
-        "fields of a zipped axis) whose values, compared as tuples, order the cells",
+        description="trend: the key (or comma-joined fields of a zipped axis) whose values, compared as tuples, "
+        "order the cells (or, of = exponent, the fitted series)",
     )
     y: Literal["n_star", "km_median", "final_metric", "early_stopped_metric"] = Field(
         "km_median",
@@ -114,6 +120,19 @@ class ClaimConfig(StrictConfig):
             )
         if self.of == "ratio" and self.y in ("final_metric", "early_stopped_metric"):
             raise ValueError('a ratio compares data needed at matched x — fix: y = "km_median" or "n_star"')
+        if self.kind == "trend" and self.of not in (None, "exponent"):
+            raise ValueError('a trend reads data needed or, of = "exponent", fitted exponents — fix: remove of')
+        if self.kind == "trend" and self.of is None and self.x is not None:
+            raise ValueError("a trend on data needed orders cells by along, not x — fix: remove x (or set "
+                             'of = "exponent" to order the exponents of y fitted against x)')  # fmt: skip
+        if self.kind == "trend" and self.of is None and self.law != "power":
+            raise ValueError('a trend on data needed fits no law — fix: remove law (or set of = "exponent")')
+        if self.x_measure != "grid" and self.of != "exponent":
+            raise ValueError('x_measure applies to a fitted exponent — fix: remove it, or set of = "exponent"')
+        if self.x_measure == "parameters" and not (self.x or "").startswith("model."):
+            raise ValueError('x_measure = "parameters" counts a model\'s parameters — fix: x = "model.<field>"')
+        if self.x_measure == "tokens" and self.x != N_TRAIN:
+            raise ValueError(f'x_measure = "tokens" is n_train × tokens per example — fix: x = "{N_TRAIN}"')
         if self.of == "exponent" and self.x is None:
             raise ValueError('of = "exponent" fits y against x — fix: add x = "<grid key>"')
         return self
@@ -123,7 +142,9 @@ class ClaimConfig(StrictConfig):
         """What the claim reads: ``exponent``, ``ratio``, an outcome name, or the kind's own quantity."""
         if self.kind == "compare":
             return self.of or "exponent"
-        kinds = {"growth": "growth", "band": "per_x", "trend": "trend", "reached": "rate", "not_reached": "rate"}
+        if self.kind == "trend":
+            return "trend"
+        kinds = {"growth": "growth", "band": "per_x", "reached": "rate", "not_reached": "rate"}
         return self.of or kinds[self.kind]
 
 
@@ -136,7 +157,7 @@ def check_claims(
         if claim.measures not in ("exponent", "ratio", "growth", "per_x", "trend", "rate") and not outcomes:
             raise ConfigError(f"{where}: {claim.measures} is a final outcome — fix: set [analysis] outcomes = true")
         if claim.kind == "trend":
-            _check_trend(claim, grid, regime, where)
+            _check_trend(claim, grid, regime, where, validation_size)
             continue
         over_x = claim.x is not None
         if over_x and claim.x not in grid:
@@ -172,19 +193,34 @@ def _check_selections(claim: ClaimConfig, grid: dict[str, list], keys: list[str]
                     raise ConfigError(f"{where}.{name}.{key}: {one!r} is not in the grid — fix: use one of {grid[key]}")
 
 
-def _check_trend(claim: ClaimConfig, grid: dict[str, list], regime: str, where: str) -> None:
-    """A trend orders cells by the values of ``x``'s fields: each a numeric grid key, never n_train."""
-    for field in (part.strip() for part in (claim.x or "").split(",")):
-        if field not in grid or field == N_TRAIN:
-            keys = ", ".join(k for k in grid if k != N_TRAIN) or "none"
-            raise ConfigError(f'{where}.x: "{field}" is not a grid key to order cells by — fix: use one of {keys}')
+def trend_fields(claim: ClaimConfig) -> list[str]:
+    """The grid keys a trend orders by: ``along``'s comma-joined fields."""
+    return [part.strip() for part in (claim.along or "").split(",")]
+
+
+def _check_trend(claim: ClaimConfig, grid: dict[str, list], regime: str, where: str, validation_size: int) -> None:
+    """A trend orders cells (or fitted series) by the values of ``along``'s fields: each a
+    numeric grid key, never n_train nor the fit's x."""
+    fixed = (N_TRAIN,) if claim.of is None else (claim.x,)
+    for field in trend_fields(claim):
+        if field not in grid or field in fixed:
+            keys = ", ".join(k for k in grid if k not in fixed) or "none"
+            raise ConfigError(f'{where}.along: "{field}" is not a grid key to order by — fix: use one of {keys}')
         if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in grid[field]):
-            raise ConfigError(f'{where}.x: grid "{field}" = {grid[field]} is not numbers — fix: order by a numeric key')
-    if claim.y not in ("n_star", "km_median"):
-        raise ConfigError(f"{where}.y: a trend claim reads data needed — fix: y = km_median or n_star")
+            raise ConfigError(f'{where}.along: grid "{field}" = {grid[field]} is not numbers — fix: order by a '
+                              "numeric key")  # fmt: skip
+    if claim.of == "exponent":
+        if claim.x not in grid:
+            raise ConfigError(f'{where}.x: "{claim.x}" is not a grid key — fix: use one of {", ".join(grid)}')
+        if claim.y in ("n_star", "km_median") and claim.x == N_TRAIN and regime == "fixed":
+            raise ConfigError(f"{where}.x: {N_TRAIN} is what {claim.y} measures — fix: read it against another key")
+        if claim.y == "early_stopped_metric" and not validation_size:
+            raise ConfigError(f"{where}.y: early_stopped_metric needs training.validation_size — fix: set it, e.g. 256")
+    elif claim.y not in ("n_star", "km_median"):
+        raise ConfigError(f"{where}.y: a trend on cells reads data needed — fix: y = km_median or n_star")
     if claim.y == "n_star" and (regime != "fixed" or N_TRAIN not in grid):
         raise ConfigError(f'{where}.y: n_star needs the fixed regime and a "{N_TRAIN}" grid — fix: use km_median')
-    _check_selections(claim, grid, [k for k in grid if k != N_TRAIN], where)
+    _check_selections(claim, grid, [k for k in grid if k not in fixed], where)
 
 
 def point_matches(point: dict, where: dict) -> bool:

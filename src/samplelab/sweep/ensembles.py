@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from samplelab.core.run_fields import CURVE_COLUMNS, SCALAR_COLUMNS
 from samplelab.ledger.store import ResultStore, RunRecord
 from samplelab.spec.run_config import canonical_json, shape_key
 from samplelab.spec.study import RunSpec, Study
@@ -105,17 +106,16 @@ def records_from_result(members: list[RunSpec], result: EnsembleResult, wall_sec
                 wall_seconds=wall_seconds / len(result.diverged),
                 point=spec.point,
                 attention_entropy=None if result.attention_entropy is None else result.attention_entropy[index],
-                validation_loss=None if result.validation_loss is None else result.validation_loss[index],
-                test_loss=None if result.test_loss is None else result.test_loss[index],
-                train_metric=None if result.train_metric is None else result.train_metric[index],
-                train_set_loss=None if result.train_set_loss is None else result.train_set_loss[index],
-                weight_sparsity=None if result.weight_sparsity is None else float(result.weight_sparsity[index]),
-                embedding_dimension=(
-                    None if result.embedding_dimension is None else float(result.embedding_dimension[index])
-                ),
+                **{name: _member(getattr(result, name), index) for name in CURVE_COLUMNS},
+                **{name: _member(getattr(result, name), index, float) for name in SCALAR_COLUMNS},
             )
         )
     return records
+
+
+def _member(values: np.ndarray | None, index: int, kind=np.asarray):
+    """Member ``index`` of an optional ensemble output ``[E, …]`` (``None`` stays ``None``)."""
+    return None if values is None else kind(values[index])
 
 
 def pending_runs(study: Study, store: ResultStore) -> list[RunSpec]:

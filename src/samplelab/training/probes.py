@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from samplelab.stats.intrinsic_dimension import mle
+from samplelab.stats.intrinsic_dimension import mle, two_nn
 
 # Seed 002's estimator for embeddings: Levina–Bickel, 20 neighbours, cosine distance, the
 # arithmetic mean of the point-wise estimates (design.md §2).
@@ -49,13 +49,32 @@ def embedding_dimension(points: np.ndarray) -> float:
         return mle(points, k=EMBEDDING_ID_NEIGHBOURS, metric="cosine", average="mean")
 
 
+def embedding_dimension_twonn(points: np.ndarray) -> float:
+    """Intrinsic dimension of embeddings ``[P, d]`` by TwoNN (Facco et al. 2017, euclidean) on
+    their distinct rows (a repeated row has no nearest-neighbour ratio); NaN when undefined, as
+    :func:`embedding_dimension`."""
+    points = np.asarray(points, np.float64)
+    if not np.isfinite(points).all():
+        return float("nan")
+    distinct = np.unique(points, axis=0)
+    if len(distinct) <= EMBEDDING_ID_NEIGHBOURS:
+        return float("nan")
+    return two_nn(distinct)
+
+
 def embedding_outcome(embeddings: tuple | None, diverged: np.ndarray) -> dict:
     """The trainer's ``(points [E, P, d], valid [E, P])`` as EnsembleResult fields, with each
-    member's :func:`embedding_dimension` (NaN for diverged members); ``{}`` without embeddings."""
+    member's :func:`embedding_dimension` and :func:`embedding_dimension_twonn` (NaN for diverged
+    members); ``{}`` without embeddings."""
     if embeddings is None:
         return {}
     points, valid = (np.asarray(a) for a in embeddings)
-    dimension = [
-        np.nan if bad else embedding_dimension(p[v]) for p, v, bad in zip(points, valid, diverged, strict=True)
-    ]
-    return {"embeddings": points, "embedding_valid": valid, "embedding_dimension": np.asarray(dimension)}
+    members = list(zip(points, valid, diverged, strict=True))
+    return {
+        "embeddings": points,
+        "embedding_valid": valid,
+        "embedding_dimension": np.array([np.nan if bad else embedding_dimension(p[v]) for p, v, bad in members]),
+        "embedding_dimension_twonn": np.array(
+            [np.nan if bad else embedding_dimension_twonn(p[v]) for p, v, bad in members]
+        ),
+    }

@@ -33,7 +33,8 @@ class EnsembleResult:
             after training, with ``embedding_valid [E, P]`` marking real ones; ``None`` for
             models without ``embeddings``.
         embedding_dimension: ``[E]`` their intrinsic dimension by seed 002's estimator
-            (Levina–Bickel MLE, k = 20, cosine, mean of point-wise estimates).
+            (Levina–Bickel MLE, k = 20, cosine, mean of point-wise estimates);
+            ``embedding_dimension_twonn``: TwoNN's (euclidean), a second estimator.
         params: the trained parameters, arrays with a leading ensemble axis E.
     """
 
@@ -52,3 +53,4 @@ class EnsembleResult:
     embeddings: np.ndarray | None = None  # [E, P, d] final-layer embeddings of test examples
     embedding_valid: np.ndarray | None = None  # [E, P] bool: which of the P are real test examples
     embedding_dimension: np.ndarray | None = None  # [E] MLE (k = 20, cosine) of the valid embeddings
+    embedding_dimension_twonn: np.ndarray | None = None  # [E] TwoNN (euclidean) of the same embeddings
