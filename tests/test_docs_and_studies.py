@@ -17,11 +17,21 @@ PLAN = ROOT / "studies" / "reproduce.toml"  # what `samplelab reproduce` runs, n
 STUDIES = sorted(path for path in (ROOT / "studies").glob("*.toml") if path != PLAN)
 
 
-def test_readme_python_examples_run():
+def test_readme_python_examples_run(tmp_path, monkeypatch):
+    """Each ```python block of the README, run from a folder holding the repository's
+    examples/ and studies/ (what it writes, e.g. runs/, stays there)."""
+    from samplelab.spec.plugins import forget_plugins
+
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
     assert blocks
-    for block in blocks:
-        exec(compile(block, "README.md", "exec"), {})
+    for folder in ("examples", "studies"):
+        (tmp_path / folder).symlink_to(ROOT / folder)
+    monkeypatch.chdir(tmp_path)
+    try:
+        for block in blocks:
+            exec(compile(block, "README.md", "exec"), {})
+    finally:
+        forget_plugins()
 
 
 @pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)

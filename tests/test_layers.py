@@ -12,7 +12,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "samplelab"
-LAYERS = {"core", "stats", "ledger", "tasks", "models", "spec", "training", "analysis", "sweep", "report", "cli"}
+LAYERS = {
+    "core",
+    "stats",
+    "ledger",
+    "tasks",
+    "models",
+    "spec",
+    "training",
+    "analysis",
+    "sweep",
+    "report",
+    "tracker",
+    "cli",
+}
 
 
 def test_import_contracts_hold():

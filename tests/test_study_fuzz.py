@@ -95,6 +95,24 @@ def test_malformed_toml_is_refused_in_one_line(text, tmp_path, capsys):
     _check(path, capsys)
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=300))
+def test_random_bytes_as_a_study_file_are_refused_in_one_line(data, tmp_path, capsys):
+    """Bytes as they are on disk (not UTF-8, NUL bytes, a stray BOM …)."""
+    path = tmp_path / "fuzz.toml"
+    path.write_bytes(data)
+    _check(path, capsys)
+
+
+def test_a_study_file_that_is_not_utf8_names_the_byte(tmp_path, capsys):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('name = "café"\n'.encode("latin-1"))
+    assert main(["run", str(path), "--dry-run", "--store", str(tmp_path / "s.sqlite")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {path}: is not UTF-8 text (byte 0xe9 at offset 11) — fix: give a study .toml file, saved as UTF-8"
+    )
+
+
 VALID = {
     "name": "fuzz",
     "seeds": 2,

@@ -36,6 +36,8 @@ _PUBLIC = {
     "run_study": "samplelab.sweep.runner",
     "load_study_runs": "samplelab.analysis.runs",
     "analyze_study": "samplelab.analysis.document",
+    "load_runs": "samplelab.analysis.frame",
+    "load_analysis": "samplelab.analysis.frame",
     "write_figures": "samplelab.report.figures",
 }
 
@@ -49,6 +51,8 @@ __all__ = [
     "Study",
     "__version__",
     "analyze_study",
+    "load_analysis",
+    "load_runs",
     "load_study",
     "load_study_runs",
     "resolve_run_config",
@@ -59,6 +63,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from samplelab.analysis.document import analyze_study
+    from samplelab.analysis.frame import load_analysis, load_runs
     from samplelab.analysis.runs import load_study_runs
     from samplelab.core.errors import ConfigError
     from samplelab.ledger.store import ResultStore

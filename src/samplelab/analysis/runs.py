@@ -12,7 +12,7 @@ from samplelab.core.errors import ConfigError
 from samplelab.ledger.store import ResultStore, RunRecord
 from samplelab.models.base import AttentionMap, Embeddings, has_hook
 from samplelab.spec.run_config import N_TRAIN
-from samplelab.spec.study import REFINEMENT_KEY, RunSpec, Study, cell_point, with_n_train
+from samplelab.spec.study import REFINEMENT_KEY, RunSpec, Study, cell_point, load_study_text, parse_toml, with_n_train
 from samplelab.stats.thresholds import samples_to_threshold
 from samplelab.tasks import build_task
 
@@ -141,3 +141,17 @@ def mapped_run(runs: StudyRuns) -> tuple[RunSpec, RunRecord] | None:
         return None
     spec = max(candidates, key=lambda s: (build_task(s.config.task).input_shape[0], -s.seed))
     return spec, next(r for r in runs.records if r.run_key == spec.key)
+
+
+def stored_studies(store: ResultStore) -> tuple[list[Study], list[str]]:
+    """The studies whose files the store keeps, re-expanded; and ``"name [profile]: why"``
+    for each that no longer loads (e.g. a task this version does not have)."""
+    studies, skipped = [], []
+    for name, profile, source, text in store.study_files():
+        declared = parse_toml(text, source).get("profiles", {}) if profile == "default" else {}
+        chosen = profile if profile != "default" or "default" in declared else None
+        try:
+            studies.append(load_study_text(text, source, chosen))
+        except ConfigError as err:
+            skipped.append(f"{name} [{profile}]: {err}")
+    return studies, skipped

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from samplelab.cli import probe, reproduce, tables, train  # noqa: F401  (registers the commands)
+from samplelab.cli import export, probe, reproduce, sample, tables, train  # noqa: F401  (registers the commands)
 from samplelab.cli.common import INTERRUPTED, app
 from samplelab.core.errors import ConfigError
 from samplelab.core.version import __version__

@@ -110,7 +110,8 @@ def report(
 
 
 def _report_store(store: Path, out: Path, profile: str | None, threshold_relative: float | None) -> None:
-    from samplelab.report.store_report import stored_studies, write_store_report
+    from samplelab.analysis.runs import stored_studies
+    from samplelab.report.store_report import write_store_report
 
     if threshold_relative is not None:
         raise ConfigError("--threshold-relative: applies to one study — fix: give its study file, or drop the option")

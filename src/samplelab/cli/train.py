@@ -29,22 +29,44 @@ class Backend(StrEnum):
     ray = "ray"
 
 
+StudyPluginsOpt = typer.Option(None, "--study", help="also the tasks and models of this study file's plugins")
+
+
+def _list_entries(registry, study: Path | None) -> None:
+    """One line per registered entry (a plugin's: with the plugin it came from)."""
+    from samplelab.spec.plugins import load_installed_plugins, load_plugins
+    from samplelab.spec.study import read_toml
+
+    load_installed_plugins()
+    if study is not None:
+        names = read_toml(study).get("plugins", [])
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise ConfigError(
+                f'{study}: plugins: {names!r} is not a list of names — fix: e.g. plugins = ["my_tasks.py"]'
+            )
+        try:
+            load_plugins(names, study.parent)
+        except ConfigError as err:
+            raise ConfigError(f"{study}: {err}") from None
+    for entry in registry.entries():
+        origin = f"  [dim](plugin {escape(entry.origin)})[/dim]" if entry.origin else ""
+        console.print(f"[bold]{entry.name}[/bold]  {escape(entry.description)}{origin}")
+
+
 @app.command()
-def tasks() -> None:
-    """List the registered tasks."""
+def tasks(study: Path | None = StudyPluginsOpt) -> None:
+    """List the registered tasks (built in, installed plugins, and with --study that study's plugins)."""
     from samplelab.tasks import TASKS
 
-    for entry in TASKS.entries():
-        console.print(f"[bold]{entry.name}[/bold]  {escape(entry.description)}")
+    _list_entries(TASKS, study)
 
 
 @app.command()
-def models() -> None:
-    """List the registered models."""
+def models(study: Path | None = StudyPluginsOpt) -> None:
+    """List the registered models (built in, installed plugins, and with --study that study's plugins)."""
     from samplelab.models import MODELS
 
-    for entry in MODELS.entries():
-        console.print(f"[bold]{entry.name}[/bold]  {escape(entry.description)}")
+    _list_entries(MODELS, study)
 
 
 @contextmanager

@@ -2,12 +2,15 @@
 
 A new task or model is one module that defines a pydantic config class and calls
 :meth:`Registry.register`; importing :mod:`samplelab.tasks` / :mod:`samplelab.models`
-imports every such module.
+imports every such module, and a plugin (:mod:`samplelab.spec.plugins`) registers its own
+the same way, inside :func:`registering_from`, so that each of its entries records where it
+came from and the digest of that source (which run keys include).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -33,6 +36,21 @@ class Entry(Generic[ConfigT]):
     config_class: type[ConfigT]
     factory: Callable[..., Any]
     description: str
+    origin: str | None = None  # the plugin that registered it (None: built in)
+    code_digest: str | None = None  # sha256 of that plugin's source: part of its runs' keys
+
+
+_ORIGIN: list[tuple[str, str]] = []  # (plugin, digest) being loaded now, innermost last
+
+
+@contextlib.contextmanager
+def registering_from(origin: str, digest: str) -> Iterator[None]:
+    """Entries registered inside record ``origin`` (a plugin) and ``digest`` (its source's)."""
+    _ORIGIN.append((origin, digest))
+    try:
+        yield
+    finally:
+        _ORIGIN.pop()
 
 
 class Registry:
@@ -46,12 +64,21 @@ class Registry:
         """Decorator registering ``factory`` under ``name``."""
 
         def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
+            origin, digest = _ORIGIN[-1] if _ORIGIN else (None, None)
             if name in self._entries:
-                raise ValueError(f"{self.kind} {name!r} is registered twice")
-            self._entries[name] = Entry(name, config_class, factory, description)
+                first = self._entries[name].origin or "samplelab"
+                raise ConfigError(
+                    f"{origin or 'samplelab'}: registers {self.kind} {name!r}, which {first} already registers — fix: "
+                    "give it another name"
+                )
+            self._entries[name] = Entry(name, config_class, factory, description, origin, digest)
             return factory
 
         return decorate
+
+    def forget(self, origin: str) -> None:
+        """Drop the entries ``origin`` registered (before loading a changed plugin again)."""
+        self._entries = {name: e for name, e in self._entries.items() if e.origin != origin}
 
     def names(self) -> list[str]:
         return sorted(self._entries)

@@ -14,11 +14,10 @@ from pathlib import Path
 from samplelab.analysis.claim_table import claim_rows
 from samplelab.analysis.document import analyze_study
 from samplelab.analysis.runs import StudyRuns, load_study_runs
-from samplelab.core.errors import ConfigError
 from samplelab.ledger.store import ResultStore
 from samplelab.report.figures import figures_left_out, write_figures
 from samplelab.report.html import study_section, write_report
-from samplelab.spec.study import Study, load_study_text, parse_toml
+from samplelab.spec.study import Study
 
 
 @dataclass(frozen=True)
@@ -31,20 +30,6 @@ class StoreReport:
     studies: list[str]  # "name [profile]" of each study reported
     skipped: list[str]  # "name [profile]: no stored runs" of each study left out
     figures_left_out: list[str]  # figures that need a trained model, and the command that makes each
-
-
-def stored_studies(store: ResultStore) -> tuple[list[Study], list[str]]:
-    """The studies whose files the store keeps, re-expanded; and ``"name [profile]: why"``
-    for each that no longer loads (e.g. a task this version does not have)."""
-    studies, skipped = [], []
-    for name, profile, source, text in store.study_files():
-        declared = parse_toml(text, source).get("profiles", {}) if profile == "default" else {}
-        chosen = profile if profile != "default" or "default" in declared else None
-        try:
-            studies.append(load_study_text(text, source, chosen))
-        except ConfigError as err:
-            skipped.append(f"{name} [{profile}]: {err}")
-    return studies, skipped
 
 
 def write_store_report(

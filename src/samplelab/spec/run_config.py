@@ -220,11 +220,21 @@ def run_key(config: RunConfig, seed: int) -> str:
     return run_keys(config, [seed])[0]
 
 
+def code_digests(config: RunConfig) -> dict[str, str]:
+    """The source digests of a run's task and model where a plugin registered them (built-ins: none)."""
+    entries = {"task": TASKS.get(config.task.name), "model": MODELS.get(config.model.name)}
+    return {kind: entry.code_digest for kind, entry in entries.items() if entry.code_digest}
+
+
 def run_keys(config: RunConfig, seeds: list[int]) -> list[str]:
     """:func:`run_key` of ``config`` at each of ``seeds`` (its identity dumped once)."""
     # canonical_json({"config": …, "seed": seed, "schema": …}) with the config serialised once
-    # (sorted keys: config, schema, seed); a test checks the bytes are the same.
-    head = f'{{"config":{canonical_json(training_identity(config))},"schema":{canonical_json(RUN_KEY_SCHEMA)},"seed":'
+    # (sorted keys: code, config, schema, seed); a test checks the bytes are the same. "code":
+    # the plugin sources of its task and model, only where a plugin registered them, so that
+    # built-in runs keep their keys.
+    code = code_digests(config)
+    head = f'{{"code":{canonical_json(code)},' if code else "{"
+    head += f'"config":{canonical_json(training_identity(config))},"schema":{canonical_json(RUN_KEY_SCHEMA)},"seed":'
     payloads = (f"{head}{int(seed)}}}" for seed in seeds)
     return [hashlib.sha256(payload.encode()).hexdigest()[:16] for payload in payloads]
 
@@ -234,7 +244,7 @@ def shape_key(config: RunConfig) -> str:
     identity = training_identity(config)
     identity["optimizer"]["lr"] = None
     identity["training"]["n_train"] = None
-    return canonical_json(identity)
+    return canonical_json({**identity, "code": code_digests(config)} if code_digests(config) else identity)
 
 
 def check_dataset_fits(config: RunConfig, n_train: int) -> None:

@@ -9,6 +9,7 @@ A study is a TOML file::
     [optimizer] / [training] / [measurement]   (optional)
     [grid]      "task.set_size" = [8, 16, 32]  # cartesian product over every key
                 "model" = [{name = "transformer", heads = 1}, {name = "ffn"}]  # whole sections
+    plugins = ["my_tasks.py"]       # optional: modules registering tasks / models (spec/plugins.py)
     [profiles.quick.training]  steps = 500     # partial overrides, deep-merged
     [analysis]  fits, theory, δ …              # see samplelab.spec.analysis
 
@@ -32,6 +33,7 @@ from samplelab.core.errors import ConfigError, config_error_from_validation
 from samplelab.core.registry import StrictConfig
 from samplelab.spec.analysis import AnalysisConfig, check_fits, check_model_selection, check_thresholds
 from samplelab.spec.claims import check_claims
+from samplelab.spec.plugins import load_plugins
 from samplelab.spec.run_config import (
     N_TRAIN,
     RUN_SECTIONS,
@@ -68,6 +70,7 @@ class StudyFile(StrictConfig):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)
     description: str = ""
     seeds: int | list[int] = Field(3, description="a count (seeds 0..k-1) or a list")
+    plugins: list[str] = Field([], description="modules registering tasks and models: .py paths or module names")
     task: dict[str, Any]
     model: dict[str, Any]
     optimizer: dict[str, Any] = {}
@@ -111,6 +114,7 @@ class Study:
     source: str
     analysis: AnalysisConfig = dataclasses.field(default_factory=AnalysisConfig)
     text: str = ""  # the study file's TOML, kept in the store so reports need no file
+    plugins: tuple[str, ...] = ()  # its plugins: absolute .py paths or module names (spec/plugins.py)
 
     @property
     def refinable(self) -> bool:
@@ -169,9 +173,14 @@ def _without_replaced_grid_keys(raw: dict[str, Any], override: Any) -> dict[str,
 def read_study_text(path: Path) -> str:
     """A study file's text, a missing or unreadable file as a one-line ConfigError."""
     try:
-        return Path(path).read_text()
+        return Path(path).read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"{path}: cannot read ({err.strerror}) — fix: give the path of a study .toml file") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: is not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start}) — fix: give a study "
+            ".toml file, saved as UTF-8"
+        ) from None
 
 
 def parse_toml(text: str, source: str) -> dict[str, Any]:
@@ -294,7 +303,8 @@ def load_study_text(text: str, source: str, profile: str | None = None) -> Study
     except ValidationError as err:
         raise ConfigError(f"{source}: {config_error_from_validation(err, model=StudyFile)}") from None
     try:
-        return dataclasses.replace(expand_study(study, profile or "default", source), text=text)
+        plugins = load_plugins(study.plugins, Path(source).parent)
+        return dataclasses.replace(expand_study(study, profile or "default", source), text=text, plugins=plugins)
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None
 

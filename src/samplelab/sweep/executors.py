@@ -11,6 +11,9 @@ loses nothing that was stored, and what it was training is trained again.
 * :class:`RayCluster` (``--backend ray [--address HOST:PORT]``): one Ray task per ensemble,
   as many in flight as the cluster has CPUs (``pip install 'samplelab[ray]'``).
 
+Worker processes and Ray tasks load the driver's plugins (the same sources: a plugin file
+must be at the same path on every node) before they read an ensemble (:func:`worker_job`).
+
 Fault injection for tests: with ``SAMPLELAB_KILL_WORKER_ONCE=<path>`` set, a worker that
 finds no file at ``path`` creates it and kills itself before training (exit 137), as a
 worker lost to the OOM killer or a dead node would; with ``SAMPLELAB_KILL_WORKER_ALWAYS=1``
@@ -23,6 +26,7 @@ import concurrent.futures as futures
 import itertools
 import multiprocessing
 import os
+import pickle
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
@@ -68,14 +72,25 @@ def _maybe_die() -> None:
         os._exit(137)
 
 
-def train_in_worker(ensemble: Any) -> list:
-    """What a worker runs: train one ensemble, return its members' records."""
+def worker_job(ensemble: Any) -> tuple[dict[str, str], bytes]:
+    """What a worker process receives: the plugins to load, then the ensemble, pickled, so
+    that the configs of a plugin's task or model are read only once their module is loaded."""
+    from samplelab.spec.plugins import loaded_plugins
+
+    return loaded_plugins(), pickle.dumps(ensemble)
+
+
+def train_in_worker(job: tuple[dict[str, str], bytes]) -> list:
+    """What a worker runs: load the driver's plugins, train one ensemble, return its members' records."""
+    from samplelab.spec.plugins import load_as_loaded
     from samplelab.sweep.ensembles import train_ensemble_records
     from samplelab.training.compile_cache import enable_compilation_cache
 
     _maybe_die()
+    plugins, payload = job
+    load_as_loaded(plugins)
     enable_compilation_cache()
-    return train_ensemble_records(ensemble)
+    return train_ensemble_records(pickle.loads(payload))
 
 
 class InProcess:
@@ -144,10 +159,10 @@ class WorkerProcesses:
 
     def submit(self, ensemble: Any) -> futures.Future:
         try:
-            return self._live_pool().submit(train_in_worker, ensemble)
+            return self._live_pool().submit(train_in_worker, worker_job(ensemble))
         except BrokenProcessPool:
             self.close()
-            return self._live_pool().submit(train_in_worker, ensemble)
+            return self._live_pool().submit(train_in_worker, worker_job(ensemble))
 
     def wait(self, handles: list) -> list[Outcome]:
         done, _ = futures.wait(handles, return_when=futures.FIRST_COMPLETED)
@@ -193,7 +208,7 @@ class RayCluster:
         )
 
     def submit(self, ensemble: Any) -> Any:
-        return self._remote.remote(ensemble)
+        return self._remote.remote(worker_job(ensemble))
 
     def wait(self, handles: list) -> list[Outcome]:
         done, _ = self._ray.wait(handles, num_returns=1)

@@ -1,0 +1,1 @@
+"""Stored runs to the trackers researchers already use (MLflow: :mod:`samplelab.tracker.mlflow`)."""
