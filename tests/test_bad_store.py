@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from conftest import synthetic_record
 from samplelab.cli import main
-from samplelab.ledger.check import SCHEMA_VERSION
+from samplelab.ledger.check import APPLICATION_ID, SCHEMA_VERSION
 from samplelab.ledger.store import ResultStore
 from samplelab.spec.study import load_study
 
@@ -73,6 +73,21 @@ def test_another_programs_sqlite_database_is_refused(tiny_study, tmp_path, capsy
     _refused(tiny_study, store, capsys, "is an SQLite database of another program (tables photos)")
 
 
+def test_another_programs_database_with_a_runs_table_is_refused(tiny_study, tmp_path, capsys):
+    """MLflow's SQLite store has a ``runs`` table too: a store is told by its columns and application id."""
+    store = tmp_path / "mlflow.db"
+    db = sqlite3.connect(store)
+    db.execute("CREATE TABLE runs (run_uuid TEXT PRIMARY KEY, name TEXT, status TEXT)")
+    db.close()
+    _refused(tiny_study, store, capsys, "is an SQLite database of another program (tables runs)")
+    marked = tmp_path / "marked.sqlite"
+    db = sqlite3.connect(marked)
+    db.execute("PRAGMA application_id = 1234")
+    db.execute("CREATE TABLE t (x)")
+    db.close()
+    _refused(tiny_study, marked, capsys, "is an SQLite database of another program")
+
+
 def test_a_truncated_store_is_refused(tiny_study, real_store, capsys):
     data = real_store.read_bytes()
     real_store.write_bytes(data[: len(data) // 2])
@@ -98,6 +113,7 @@ def test_a_samplelab_store_still_opens_and_records_its_schema_version(tiny_study
     assert main(["results", str(tiny_study), "--store", str(real_store)]) == 0
     db = sqlite3.connect(real_store)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     db.close()
 
 

@@ -318,6 +318,14 @@ def test_a_trend_orders_cells_and_reads_the_slope_of_ln_y_per_step(tmp_path, cap
     assert size["verdict"] == "disagrees" and size["values"][0]["estimate"] == pytest.approx(np.log(2), abs=0.1)
 
 
+def test_a_trend_written_with_x_before_along_existed_still_loads():
+    """Study files kept in stores name a trend's ordering key ``x``: it is read as ``along``."""
+    from samplelab.spec.claims import ClaimConfig
+
+    claim = ClaimConfig(kind="trend", label="old", x="model.heads", above=0)
+    assert claim.along == "model.heads" and claim.x is None
+
+
 def test_a_flat_trend_on_grid_values_is_not_read_as_falling(tmp_path, capsys):
     """Equal medians in every cell (a floor the grid cannot resolve): slope exactly 0, never ±1e-17."""
     claims = _analyze(tmp_path, capsys, lambda h, x: 500, TREND, noise=0.0)

@@ -28,10 +28,8 @@ def test_export_logs_each_stored_run_once_with_its_curves(tiny_study, tmp_path, 
     assert main(argv) == 0
     assert "tiny [default]: 8 runs logged to MLflow" in capsys.readouterr().out
     assert main(argv) == 0
-    assert (
-        "0 runs logged to MLflow at " in capsys.readouterr().out
-        and "8 already there" in capsys.readouterr().out + "8 already there"
-    )
+    again = capsys.readouterr().out
+    assert "0 runs logged to MLflow at " in again and "8 already there" in again
 
     client = mlflow.tracking.MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("tiny [default]")
@@ -49,6 +47,12 @@ def test_export_logs_each_stored_run_once_with_its_curves(tiny_study, tmp_path, 
         (0, 375.0), (80, 100.0), (160, 1.0), (240, 0.5)
     ]  # fmt: skip
     assert run.info.status == "FINISHED"
+    # MLflow's own store has a runs table too: refused as a samplelab store, and left as it was.
+    mlflow_db = tmp_path / "mlflow" / "mlflow.db"
+    before = mlflow_db.read_bytes()
+    assert main(["results", str(tiny_study), "--store", str(mlflow_db)]) == 2
+    assert "is an SQLite database of another program" in capsys.readouterr().err
+    assert mlflow_db.read_bytes() == before
 
 
 def test_export_refuses_what_it_cannot_do_in_one_line(tiny_study, tmp_path, capsys):

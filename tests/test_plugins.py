@@ -141,3 +141,41 @@ def test_a_stores_runs_load_as_a_dataframe_and_its_analysis_from_python(example,
     assert [cell["point"]["task.seq_len"] for cell in document["cells"]] == [4, 8, 16]
     with pytest.raises(samplelab.ConfigError, match=r"^nope \[any profile\]: not in store .* sparse_parity_scaling"):
         samplelab.load_runs(store, study="nope")
+
+
+def test_a_plugin_repaired_after_a_failed_load_registers_again(example, tmp_path, capsys):
+    plugin = example.parent / "tiny_mlp.py"
+    good = plugin.read_text()
+    assert main(["run", str(example), "--store", str(tmp_path / "s.sqlite"), "--dry-run"]) == 0
+    plugin.write_text(good + "\nraise RuntimeError('half-edited')\n")
+    assert main(["run", str(example), "--store", str(tmp_path / "s.sqlite"), "--dry-run"]) == 2
+    assert "failed to load: RuntimeError: half-edited" in capsys.readouterr().err
+    plugin.write_text(good)
+    assert main(["run", str(example), "--store", str(tmp_path / "s.sqlite"), "--dry-run"]) == 0
+    assert "36 to train" in capsys.readouterr().out
+
+
+def test_a_package_plugin_and_an_outside_module_carry_their_source_digest(tmp_path, monkeypatch):
+    """A package whose __init__ imports its models module registers inside the plugin (origin
+    and digest its own); a module that registers without being a plugin still gets a digest."""
+    from samplelab.models import MODELS
+    from samplelab.spec.plugins import load_plugin
+
+    site = tmp_path / "site"
+    (site / "pkg_with_models").mkdir(parents=True)
+    (site / "pkg_with_models" / "__init__.py").write_text("from . import models\n")
+    source = (EXAMPLE / "tiny_mlp.py").read_text()
+    (site / "pkg_with_models" / "models.py").write_text(source.replace('"tiny_mlp"', '"pkg_mlp"'))
+    (site / "outside_models.py").write_text(source.replace('"tiny_mlp"', '"outside_mlp"'))
+    monkeypatch.syspath_prepend(str(site))
+    try:
+        load_plugin("pkg_with_models.models")
+        entry = MODELS.get("pkg_mlp")
+        assert entry.origin == "pkg_with_models.models" and len(entry.code_digest) == 64
+        import outside_models  # noqa: F401  (registers as it is imported, no plugin involved)
+
+        outside = MODELS.get("outside_mlp")
+        assert outside.origin == "outside_models" and len(outside.code_digest) == 64
+    finally:
+        forget_plugins()
+        MODELS.forget("outside_models")

@@ -146,7 +146,14 @@ def test_outcome_bounds_and_equivalences_compare_each_points_interval_with_the_r
         ('kind = "growth"\nlabel = "x"\nx = "task.set_size"\nmargin = 0\nlaw = "power_offset"', "takes no law"),
         ('kind = "trend"\nlabel = "x"\nalong = "training.n_train"\nabove = 0', "is not a grid key to order by"),
         ('kind = "trend"\nlabel = "x"\nalong = "task.set_size"', "is one-sided"),
-        ('kind = "trend"\nlabel = "x"\nx = "task.set_size"\nabove = 0', "needs along"),
+        (
+            'kind = "trend"\nlabel = "x"\nof = "exponent"\ny = "final_metric"\nx = "task.set_size"\nabove = 0',
+            "needs along",
+        ),
+        (
+            'kind = "trend"\nlabel = "x"\nof = "exponent"\nx = "task.set_size"\nalong = "training.n_train"\nbelow = 0',
+            "is not a grid key to order by",
+        ),
         ('kind = "trend"\nlabel = "x"\nalong = "task.set_size"\nx = "task.set_size"\nabove = 0', "not x"),
         (
             'kind = "compare"\nlabel = "x"\nof = "ratio"\nx = "task.set_size"\ny = "final_metric"\nthan = {}\n'

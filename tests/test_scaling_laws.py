@@ -295,7 +295,7 @@ def test_two_estimators_of_one_measured_variable_carry_their_spread_into_the_pre
     assert spread["verdict"] == "agrees"  # 0.31: within 0.05 of 2/(2 + d) for d near 4, not for d = 6 alone
     assert "(MLE 6, TwoNN 4)" in prediction_text(spread)
     old = theory({"embedding_dimension": 6.0}, {"embedding_dimension": mle})
-    assert old["verdict"] == "inconclusive" and "embedding_dimension_twonn not recorded" in old["reason"]
+    assert old["verdict"] == "inconclusive" and "embedding_dimension_twonn has no value" in old["reason"]
     with pytest.raises(ValueError, match="a list names estimators of one measured number"):
         FitConfig(x="training.n_train", y="final_metric",
                   theory={"exponent": "d", "margin": 0.1, "variables": {"d": ["task.intrinsic_dim"]}})  # fmt: skip

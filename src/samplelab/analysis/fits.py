@@ -290,8 +290,8 @@ def _theory_json(fit: FitConfig, series: FitSeries, ci: list | None, analysis: A
     if predicted is None:
         reason = "no prediction: a variable was not measured"
     elif missing:
-        reason = (f"{', '.join(missing)} not recorded by these runs (stored before samplelab measured it): its "
-                  "spread is unknown — train the study into a new store")  # fmt: skip
+        reason = (f"{', '.join(missing)} has no value on these runs (stored before samplelab measured it, or "
+                  "undefined on their embeddings): its spread is unknown — train the study into a new store")  # fmt: skip
     elif ci is None:
         reason = "no fitted interval"
     elif fit.y == "n_star" and analysis.delta < 1 / series.units_per_x:

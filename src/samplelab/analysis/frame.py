@@ -37,8 +37,11 @@ def _flatten(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _chosen(store: ResultStore, study: str | None, profile: str | None) -> list[Study]:
-    studies, _ = stored_studies(store)
+    studies, skipped = stored_studies(store)
     chosen = [s for s in studies if study in (None, s.name) and profile in (None, s.profile)]
+    unloadable = [why for why in skipped if study is not None and why.startswith(f"{study} [{profile or ''}")]
+    if not chosen and unloadable:  # stored, but its study file no longer loads (e.g. a plugin moved)
+        raise ConfigError(unloadable[0])
     if (study is not None or profile is not None) and not chosen:
         held = ", ".join(f"{s.name} [{s.profile}]" for s in studies) or "none"
         wanted = f"{study or 'any study'} [{profile or 'any profile'}]"

@@ -10,8 +10,12 @@ came from and the digest of that source (which run keys include).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -36,21 +40,30 @@ class Entry(Generic[ConfigT]):
     config_class: type[ConfigT]
     factory: Callable[..., Any]
     description: str
-    origin: str | None = None  # the plugin that registered it (None: built in)
+    origin: str | None = None  # the plugin (or outside module) that registered it; None: built in
     code_digest: str | None = None  # sha256 of that plugin's source: part of its runs' keys
 
 
-_ORIGIN: list[tuple[str, str]] = []  # (plugin, digest) being loaded now, innermost last
+_ORIGIN: list[str] = []  # the plugins being loaded now, innermost last
 
 
 @contextlib.contextmanager
-def registering_from(origin: str, digest: str) -> Iterator[None]:
-    """Entries registered inside record ``origin`` (a plugin) and ``digest`` (its source's)."""
-    _ORIGIN.append((origin, digest))
+def registering_from(origin: str) -> Iterator[None]:
+    """Entries registered inside record ``origin`` (a plugin); :meth:`Registry.stamp` then gives
+    them its source's digest, once the plugin has loaded."""
+    _ORIGIN.append(origin)
     try:
         yield
     finally:
         _ORIGIN.pop()
+
+
+def _module_digest(module_name: str) -> str | None:
+    """sha256 of a module's source file (``None``: it has none, e.g. a notebook's ``__main__``)."""
+    path = getattr(sys.modules.get(module_name), "__file__", None)
+    if not path or not path.endswith(".py"):
+        return None
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 class Registry:
@@ -64,7 +77,11 @@ class Registry:
         """Decorator registering ``factory`` under ``name``."""
 
         def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
-            origin, digest = _ORIGIN[-1] if _ORIGIN else (None, None)
+            origin, digest = (_ORIGIN[-1], None) if _ORIGIN else (None, None)
+            module = getattr(factory, "__module__", None) or ""
+            if origin is None and not module.startswith("samplelab."):
+                # Registered by a script or module outside any plugin: its own source is the code.
+                origin, digest = module, _module_digest(module)
             if name in self._entries:
                 first = self._entries[name].origin or "samplelab"
                 raise ConfigError(
@@ -77,8 +94,19 @@ class Registry:
         return decorate
 
     def forget(self, origin: str) -> None:
-        """Drop the entries ``origin`` registered (before loading a changed plugin again)."""
-        self._entries = {name: e for name, e in self._entries.items() if e.origin != origin}
+        """Drop the entries ``origin`` registered, and those of its submodules (before loading a
+        changed plugin again)."""
+        self._entries = {
+            name: e
+            for name, e in self._entries.items()
+            if e.origin != origin and not (e.origin or "").startswith(origin + ".")
+        }
+
+    def stamp(self, origin: str, digest: str) -> None:
+        """Give the entries ``origin`` registered the digest of its source (part of their run keys)."""
+        for name, entry in self._entries.items():
+            if entry.origin == origin:
+                self._entries[name] = dataclasses.replace(entry, code_digest=digest)
 
     def names(self) -> list[str]:
         return sorted(self._entries)

@@ -14,6 +14,12 @@ from samplelab.core.errors import ConfigError
 # PRAGMA user_version of the stores this code writes. 0: a store from before versions were
 # recorded (opened and brought up to date); above SCHEMA_VERSION: a newer samplelab's, refused.
 SCHEMA_VERSION = 1
+# PRAGMA application_id of a samplelab store ("SLAB"); 0: a store from before it was set, or
+# a new file. Another non-zero id is another program's database.
+APPLICATION_ID = 0x534C4142
+# Columns every samplelab ``runs`` table has had: how a store from before the application id
+# is told from another program's database with a table of that name (MLflow's has one).
+RUNS_COLUMNS = {"run_key", "status", "seed", "samples_per_step", "eval_steps", "test_metric", "config_json"}
 SQLITE_HEADER = b"SQLite format 3\x00"
 FRESH = "give the path of a samplelab store, or a new path for a new one"
 
@@ -28,24 +34,27 @@ def check_store_path(path: Path) -> None:
         if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
             raise ConfigError(f"store {path}: cannot be created, {folder} is not a writable folder — fix: {FRESH}")
         return
-    if path.stat().st_size == 0:
-        return  # an empty file: SQLite makes it a new database
-    with path.open("rb") as file:
-        if file.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-            raise ConfigError(f"store {path}: is not an SQLite database — fix: {FRESH}")
-    if not os.access(path, os.R_OK | os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
+    real = path.resolve()  # a link's WAL lies beside the file it points to
+    if not os.access(real, os.R_OK | os.W_OK) or not os.access(real.parent, os.W_OK | os.X_OK):
         raise ConfigError(
             f"store {path}: is read-only (the store and its folder must be writable: SQLite's WAL) — fix: copy it "
             "to a writable folder and pass that path"
         )
+    if real.stat().st_size == 0:
+        return  # an empty file: SQLite makes it a new database
+    with real.open("rb") as file:
+        if file.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+            raise ConfigError(f"store {path}: is not an SQLite database — fix: {FRESH}")
     try:
         # No WAL beside it: nobody has it open, so read the file alone (immutable), creating no
         # -wal / -shm beside a file that may be refused; else read it with the writers' WAL.
-        in_use = path.with_name(path.name + "-wal").exists()
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro{'' if in_use else '&immutable=1'}", uri=True)
+        in_use = real.with_name(real.name + "-wal").exists()
+        db = sqlite3.connect(f"{real.as_uri()}?mode=ro{'' if in_use else '&immutable=1'}", uri=True)
         try:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
             version = db.execute("PRAGMA user_version").fetchone()[0]
+            application = db.execute("PRAGMA application_id").fetchone()[0]
             problems = [row[0] for row in db.execute("PRAGMA quick_check(1)")] if tables else ["ok"]
         finally:
             db.close()
@@ -53,7 +62,7 @@ def check_store_path(path: Path) -> None:
         raise ConfigError(f"store {path}: cannot be read ({err}) — fix: {FRESH}") from None
     if problems != ["ok"]:
         raise ConfigError(f"store {path}: is damaged ({problems[0]}) — fix: restore it from a copy, or {FRESH}")
-    if tables and "runs" not in tables:
+    if application not in (0, APPLICATION_ID) or (tables and not columns >= RUNS_COLUMNS):
         shown = ", ".join(sorted(tables)[:3]) + (", …" if len(tables) > 3 else "")
         raise ConfigError(f"store {path}: is an SQLite database of another program (tables {shown}) — fix: {FRESH}")
     if version > SCHEMA_VERSION:

@@ -37,7 +37,8 @@ Schema (queryable directly with ``sqlite3``, DuckDB or pandas):
 ``failed_runs`` — runs whose ensemble failed every attempt: ``run_key`` TEXT PK, ``error``
     TEXT (one line), ``attempts`` INTEGER, ``failed_at`` TEXT. Storing the run later removes it.
 
-``PRAGMA user_version`` is the schema version (:data:`samplelab.ledger.check.SCHEMA_VERSION`);
+``PRAGMA user_version`` is the schema version (:data:`samplelab.ledger.check.SCHEMA_VERSION`),
+``PRAGMA application_id`` marks a samplelab store (:data:`~samplelab.ledger.check.APPLICATION_ID`);
 a path that is not a store this code can open is refused before anything is written
 (:mod:`samplelab.ledger.check`).
 
@@ -60,7 +61,7 @@ import numpy as np
 
 from samplelab.core.run_fields import CURVE_COLUMNS, SCALAR_COLUMNS
 from samplelab.core.version import __version__
-from samplelab.ledger.check import SCHEMA_VERSION, check_store_path
+from samplelab.ledger.check import APPLICATION_ID, SCHEMA_VERSION, check_store_path
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -235,6 +236,7 @@ class ResultStore:
         if self._db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
             with self._db:
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
     def close(self) -> None:
         self._db.close()
@@ -266,8 +268,10 @@ class ResultStore:
         self, study: str, profile: str, runs: Iterable[tuple[str, dict]], source: str = "", text: str = ""
     ) -> None:
         """Record that runs ``(run_key, grid point)`` belong to ``study``/``profile``, and, if
-        ``text`` is given, the study file's TOML (read from ``source``) it was run from."""
+        ``text`` is given, the study file's TOML (read from ``source``, kept as an absolute path:
+        a report from another folder then finds the files the study names, e.g. its plugins)."""
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        source = str(Path(source).resolve()) if source and Path(source).is_file() else source
         with self._db:
             if text:
                 self._db.execute(

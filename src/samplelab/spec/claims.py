@@ -96,6 +96,16 @@ class ClaimConfig(StrictConfig):
         None, gt=0, le=1, description="judge reaching at this fraction of the baseline instead of the study's threshold"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _trend_x_was_along(cls, data: object) -> object:
+        """A trend on data needed named its ordering key ``x`` before ``along`` existed (study
+        files kept in stores still do): read it as ``along``."""
+        old = isinstance(data, dict) and data.get("kind") == "trend" and data.get("of") is None
+        if old and "x" in data and "along" not in data:
+            data = {**{k: v for k, v in data.items() if k != "x"}, "along": data["x"]}
+        return data
+
     @model_validator(mode="after")
     def _fields_of_kind(self) -> ClaimConfig:
         needs, refuses = _NEEDS[self.kind]
@@ -201,7 +211,8 @@ def trend_fields(claim: ClaimConfig) -> list[str]:
 def _check_trend(claim: ClaimConfig, grid: dict[str, list], regime: str, where: str, validation_size: int) -> None:
     """A trend orders cells (or fitted series) by the values of ``along``'s fields: each a
     numeric grid key, never n_train nor the fit's x."""
-    fixed = (N_TRAIN,) if claim.of is None else (claim.x,)
+    # Data needed folds n_train into each cell: neither a trend on it nor one on its exponents orders by n_train.
+    fixed = (claim.x,) if claim.y in ("final_metric", "early_stopped_metric") else (claim.x, N_TRAIN)
     for field in trend_fields(claim):
         if field not in grid or field in fixed:
             keys = ", ".join(k for k in grid if k not in fixed) or "none"

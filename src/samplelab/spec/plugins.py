@@ -89,11 +89,18 @@ def load_plugin(reference: str) -> None:
     if reference.endswith(".py"):
         _load_file(Path(reference))
     elif reference not in _LOADED:
-        spec = _find_module(reference)
-        digest = _digest(_module_files(spec))
-        loaded = sys.modules.get(reference)  # imported before (and forgotten since): run its code again
-        _execute(reference, digest, lambda: importlib.reload(loaded) if loaded else importlib.import_module(reference))
-        _LOADED[reference] = digest
+        # Found and imported inside the plugin's context: a package whose __init__ imports the
+        # module registers from it too. Imported before (and forgotten since): run its code again.
+        def run() -> None:
+            before = sys.modules.get(reference)
+            _find_module(reference)  # may import it, through its package
+            if before is not None:
+                importlib.reload(before)
+            elif reference not in sys.modules:
+                importlib.import_module(reference)
+
+        _execute(reference, run)
+        _LOADED[reference] = _stamp(reference, _digest(_module_files(importlib.util.find_spec(reference))))
 
 
 def _load_file(path: Path) -> None:
@@ -113,21 +120,29 @@ def _load_file(path: Path) -> None:
         raise ConfigError(f"plugins: {path}: not a Python module — fix: give a .py file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # a worker process unpickles its configs by this name
-    _execute(reference, digest, lambda: spec.loader.exec_module(module), name)
-    _LOADED[reference] = digest
+    _execute(reference, lambda: spec.loader.exec_module(module), name)
+    _LOADED[reference] = _stamp(reference, digest)
 
 
-def _execute(reference: str, digest: str, run: Callable[[], object], module: str | None = None) -> None:
+def _stamp(reference: str, digest: str) -> str:
+    for registry in (TASKS, MODELS):
+        registry.stamp(reference, digest)
+    return digest
+
+
+def _execute(reference: str, run: Callable[[], object], module: str | None = None) -> None:
     """Run a plugin's code with its registrations recorded as ``reference``'s; on any error
-    forget them and raise one line naming the plugin and the error's last line."""
+    forget them (and that it was loaded) and raise one line naming the plugin and the error's
+    last line."""
     for registry in (TASKS, MODELS):
         registry.forget(reference)
     try:
-        with registering_from(reference, digest):
+        with registering_from(reference):
             run()
     except BaseException as err:
         for registry in (TASKS, MODELS):
             registry.forget(reference)
+        _LOADED.pop(reference, None)  # a later, repaired load runs it again
         if module is not None:
             sys.modules.pop(module, None)
         if isinstance(err, ConfigError):
@@ -142,9 +157,11 @@ def _execute(reference: str, digest: str, run: Callable[[], object], module: str
 
 
 def _find_module(name: str):
+    """The module's spec; finding it imports its parent packages, whose errors become one line
+    (by :func:`_execute`)."""
     try:
         spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
+    except ModuleNotFoundError:
         spec = None
     if spec is None:
         raise ConfigError(

@@ -114,7 +114,6 @@ class Study:
     source: str
     analysis: AnalysisConfig = dataclasses.field(default_factory=AnalysisConfig)
     text: str = ""  # the study file's TOML, kept in the store so reports need no file
-    plugins: tuple[str, ...] = ()  # its plugins: absolute .py paths or module names (spec/plugins.py)
 
     @property
     def refinable(self) -> bool:
@@ -303,8 +302,8 @@ def load_study_text(text: str, source: str, profile: str | None = None) -> Study
     except ValidationError as err:
         raise ConfigError(f"{source}: {config_error_from_validation(err, model=StudyFile)}") from None
     try:
-        plugins = load_plugins(study.plugins, Path(source).parent)
-        return dataclasses.replace(expand_study(study, profile or "default", source), text=text, plugins=plugins)
+        load_plugins(study.plugins, Path(source).parent)
+        return dataclasses.replace(expand_study(study, profile or "default", source), text=text)
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None
 

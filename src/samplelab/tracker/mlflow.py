@@ -78,7 +78,7 @@ def _flatten(config: dict) -> dict[str, str]:
 
 def export_to_mlflow(runs: StudyRuns, tracking_uri: str = DEFAULT_TRACKING_URI) -> Exported:
     """Log each stored run of ``runs`` not yet in the MLflow experiment (see the module docstring)."""
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param
 
     client = _client(tracking_uri)
     name = f"{runs.study.name} [{runs.study.profile}]"
@@ -111,9 +111,11 @@ def export_to_mlflow(runs: StudyRuns, tracking_uri: str = DEFAULT_TRACKING_URI) 
             **{f"samplelab.point.{key}": str(value) for key, value in record.point.items()},
         }  # fmt: skip
         point = " ".join(f"{key.split('.')[-1]}={value}" for key, value in record.point.items())
-        run = client.create_run(experiment_id, run_name=f"{point} seed={record.seed}".strip(), start_time=now)
+        # Tagged with its run key as it is created: an export killed midway leaves no untagged run to duplicate.
+        run = client.create_run(experiment_id, run_name=f"{point} seed={record.seed}".strip(), start_time=now,
+                                tags=tags)  # fmt: skip
         params = [Param(k, v) for k, v in _flatten(json.loads(row["config_json"])).items()]
-        client.log_batch(run.info.run_id, params=params, tags=[RunTag(k, v) for k, v in tags.items()])
+        client.log_batch(run.info.run_id, params=params)
         for start in range(0, len(metrics), _BATCH):
             client.log_batch(run.info.run_id, metrics=metrics[start : start + _BATCH])
         client.set_terminated(run.info.run_id, "FINISHED" if record.status == "done" else "FAILED", end_time=now)

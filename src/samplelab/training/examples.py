@@ -2,9 +2,10 @@
 
 The streams are the trainer's (:mod:`samplelab.training.trainer`): from ``key(seed)``, the
 run state from ``fold_in(·, _TASK)``, pool example ``i`` from ``fold_in(pool_key, i)`` and
-test example ``j`` from ``fold_in(test_key, j)`` — so pool example ``i`` here is the ``i``-th
-training example of every run of that seed, whatever its model. A finite-dataset task gives
-the examples at those positions of the run's ordering (the test split starts after the pool).
+test example ``j`` from ``fold_in(test_key, j)`` — so the pool here is that of every run of
+that seed, whatever its model: a fixed-regime run trains on its first ``n_train`` examples
+and validates on the next ``validation_size`` (online runs draw fresh examples from another
+stream). A finite-dataset task gives the examples at those positions of the run's ordering.
 """
 
 from __future__ import annotations
