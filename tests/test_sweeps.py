@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,3 +182,25 @@ def test_export_as_parquet_and_csv(sweep, tmp_path):
     )
     assert (tmp_path / "r.csv").read_text().count("\n") == 19
     assert main(["results", str(study), "--store", str(store), "--format", "parquet"]) == 2
+
+
+def test_a_ray_cluster_loads_a_studys_plugins(tmp_path, ray_cluster):
+    """Ray tasks load the driver's plugins (the example's own task and model) before they read a job."""
+    import shutil
+
+    from samplelab.spec.plugins import forget_plugins
+    from samplelab.sweep.executors import RayCluster
+
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "own_task_and_model", tmp_path / "example")
+    path = tmp_path / "example" / "study.toml"
+    text = (
+        path.read_text()
+        .replace("seeds = 3", "seeds = 2")
+        .replace('"task.seq_len" = [4, 8, 16]', '"task.seq_len" = [4]')
+    )
+    path.write_text(text.replace('"training.n_train" = [16, 64, 256, 1024]', '"training.n_train" = [16, 64]'))
+    try:
+        with ResultStore(tmp_path / "ray.sqlite") as store:
+            assert run_study(load_study(path), store, max_ensemble=2, executor=RayCluster()) == 4
+    finally:
+        forget_plugins()
