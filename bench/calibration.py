@@ -39,7 +39,6 @@ import numpy as np
 
 from calibration_curves import curve_design, simulate_curve, simulate_paired
 from calibration_tally import CONFIDENCE, STUDIES, Tally, applied_factor, needed_factor, widened
-from calibration_trend import simulate_trend
 from samplelab.analysis.cells import Cell
 from samplelab.analysis.claim_cells import bracket_interval
 from samplelab.analysis.resample import SeedResampler
@@ -317,6 +316,8 @@ def _run_task(task: tuple, args: dict, index: int) -> tuple[list, list, str, flo
     elif kind == "paired":
         name, rows = spec[0], simulate_paired(spec[0], studies, replicates, rng, CALIBRATION)
     elif kind == "trend":
+        from calibration_trend import simulate_trend  # it builds on this module's designs
+
         name, rows = spec[0], simulate_trend(*spec, studies, replicates, args, rng, CALIBRATION)
     else:
         design = curve_design(*spec)

@@ -49,6 +49,12 @@ def curve_design(study_file: str, alphas: list[float]) -> CurveDesign:
                        fit.theory.margin or 0.0, alphas)  # fmt: skip
 
 
+def true_curve(x: np.ndarray, alpha: float) -> np.ndarray:
+    """a·x^(−α) + c with y(x_min) ≈ 1 and the floor c a tenth of the decaying part at the largest x."""
+    a = x[0] ** alpha
+    return a * x ** (-alpha) + 0.1 * a * x[-1] ** (-alpha)
+
+
 def simulate_curve(
     design: CurveDesign, studies: int, replicates: int, seed_sd: float, cell_sd: float, rng, entries: list[dict]
 ) -> list[list[str]]:
@@ -73,8 +79,7 @@ def simulate_curve(
                             (alpha + 2 * sign * design.margin, "beyond")]:  # fmt: skip
             if truth <= 0:
                 continue
-            a = x[0] ** truth
-            curve = a * x ** (-truth) + 0.1 * a * x[-1] ** (-truth)
+            curve = true_curve(x, truth)
             tally, intervals = Tally(), []
             for _ in range(studies):
                 panel = curve[None, :] * np.exp(

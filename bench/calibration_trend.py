@@ -19,22 +19,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from calibration import Design, _cells, _medians
+from calibration_curves import true_curve
 from calibration_tally import CONFIDENCE, STUDIES, Tally, applied_factor, needed_factor, widened
-from samplelab.analysis.cells import Cell
+from samplelab.analysis.claim_cells import trend_slope
 from samplelab.analysis.resample import SeedResampler
 from samplelab.spec.claims import ClaimConfig, trend_fields
 from samplelab.spec.study import Study, load_study
 from samplelab.stats.bootstrap import expanded_percentile_interval
 from samplelab.stats.powerlaw import fit_with_replicates
-from samplelab.stats.survival import KaplanMeier, Quantile
 from samplelab.stats.verdict import Region, verdict
 
 
 def _slope(y: np.ndarray) -> np.ndarray:
-    """Least-squares slope of ``y`` ``[..., K]`` against the centred rank, as analysis/claim_cells.py."""
-    rank = np.arange(y.shape[-1]) - (y.shape[-1] - 1) / 2
-    with np.errstate(invalid="ignore"):
-        return np.round(y @ rank / (rank @ rank), 12)
+    """The analysis' own trend slope (analysis/claim_cells.py) of ``y`` ``[..., K]`` against the centred rank."""
+    return trend_slope(np.arange(y.shape[-1]) - (y.shape[-1] - 1) / 2, y)
 
 
 def _ordered(study: Study, claim: ClaimConfig) -> list[tuple]:
@@ -43,23 +42,13 @@ def _ordered(study: Study, claim: ClaimConfig) -> list[tuple]:
     return sorted({tuple(spec.point[f] for f in fields) for spec in study.runs})
 
 
-def _fixed_cell(need: np.ndarray, sizes: np.ndarray) -> Cell:
-    """A fixed-regime cell of seeds' true ``need`` ``[S]`` on training-set ``sizes``."""
-    index = np.searchsorted(sizes, need)
-    reached = index < sizes.size
-    measured = np.where(reached, sizes[np.minimum(index, sizes.size - 1)], sizes[-1])
-    km = KaplanMeier({0.5: Quantile(0.5, None, (None, None))}, 0, 0)
-    cell = Cell({}, [], 0.0, list(range(need.size)), measured, reached, km)
-    cell.sizes, cell.success = sizes.astype(int).tolist(), need[:, None] <= sizes[None, :]
-    return cell
-
-
 def _cell_trend(study: Study, claim: ClaimConfig, studies: int, replicates: int, seed_sd: float, cell_sd: float,
                 rng, entries: list[dict]) -> list[list[str]]:  # fmt: skip
     cells = len(_ordered(study, claim))
     sizes = np.array(sorted({spec.config.training.n_train for spec in study.runs}), dtype=np.float64)
     seeds = len({spec.seed for spec in study.runs})
     name = f"{study.name} [quick] ({cells} cells, {seeds} seeds)"
+    design = Design(name, np.arange(1.0, cells + 1), seeds, "fixed", sizes)  # x: the cells' ranks
     region = Region.of(above=claim.above, below=claim.below, margin=claim.margin or 0.0)
     rows, factor = [], 1.0
     for truth, role in [(np.log(2) / 2, "coverage"), (0.0, "edge"), (-np.log(2) / 2, "beyond")]:
@@ -70,9 +59,7 @@ def _cell_trend(study: Study, claim: ClaimConfig, studies: int, replicates: int,
             noise = seed_sd * rng.standard_normal((seeds, 1)) + cell_sd * rng.standard_normal((seeds, cells))
             need = scale[None, :] * np.exp(noise)
             resampler = SeedResampler(range(seeds), replicates, rng)
-            chosen = [_fixed_cell(need[:, k], sizes) for k in range(cells)]
-            medians = np.array([c.median_bracket[1] for c in chosen])
-            reps = np.stack([resampler.cell_statistic(c, "median_bracket")[:, 1] for c in chosen], axis=1)
+            medians, reps = _medians(design, _cells(design, need), resampler)
             with np.errstate(divide="ignore", invalid="ignore"):
                 estimate, slopes = float(_slope(np.log(medians))), _slope(np.log(reps))
             if not np.isfinite(estimate):
@@ -97,7 +84,7 @@ def _exponent_trend(study: Study, claim: ClaimConfig, alphas: list[float], studi
     middle = float(np.mean(alphas))
     for truths, role in [(alphas, "coverage"), ([middle] * len(alphas), "edge"), (alphas[::-1], "beyond")]:
         truth = float(_slope(np.array(truths)))
-        curves = [x[0] ** a * x ** (-a) + 0.1 * x[0] ** a * x[-1] ** (-a) for a in truths]
+        curves = [true_curve(x, a) for a in truths]
         tally, intervals = Tally(), []
         for _ in range(studies):
             resampler = SeedResampler(range(seeds), replicates, rng)

@@ -49,9 +49,18 @@ def real_store(tiny_study, tmp_path):
     with ResultStore(path) as store:
         store.register_study(study.name, study.profile, [(s.key, s.point) for s in study.runs])
         store.write_runs([synthetic_record(s, [0, 80], [375.0, 1.0], samples_per_step=8) for s in study.runs])
-    db = sqlite3.connect(path)  # the last connection to close folds the WAL into the file and removes it
-    db.close()
+    _sqlite(path)  # the last connection to close folds the WAL into the file and removes it
     assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
+def _sqlite(path, *statements: str):
+    """Run ``statements`` on the SQLite database at ``path`` (made if missing) and close it, so
+    that no WAL is left beside it; returns ``path``."""
+    db = sqlite3.connect(path)
+    for statement in statements:
+        db.execute(statement)
+    db.close()
     return path
 
 
@@ -66,25 +75,15 @@ def test_a_file_that_is_not_sqlite_is_refused(tiny_study, tmp_path, capsys):
 
 
 def test_another_programs_sqlite_database_is_refused(tiny_study, tmp_path, capsys):
-    store = tmp_path / "other.sqlite"
-    db = sqlite3.connect(store)
-    db.execute("CREATE TABLE photos (id INTEGER PRIMARY KEY, path TEXT)")
-    db.close()
+    store = _sqlite(tmp_path / "other.sqlite", "CREATE TABLE photos (id INTEGER PRIMARY KEY, path TEXT)")
     _refused(tiny_study, store, capsys, "is an SQLite database of another program (tables photos)")
 
 
 def test_another_programs_database_with_a_runs_table_is_refused(tiny_study, tmp_path, capsys):
     """MLflow's SQLite store has a ``runs`` table too: a store is told by its columns and application id."""
-    store = tmp_path / "mlflow.db"
-    db = sqlite3.connect(store)
-    db.execute("CREATE TABLE runs (run_uuid TEXT PRIMARY KEY, name TEXT, status TEXT)")
-    db.close()
+    store = _sqlite(tmp_path / "mlflow.db", "CREATE TABLE runs (run_uuid TEXT PRIMARY KEY, name TEXT, status TEXT)")
     _refused(tiny_study, store, capsys, "is an SQLite database of another program (tables runs)")
-    marked = tmp_path / "marked.sqlite"
-    db = sqlite3.connect(marked)
-    db.execute("PRAGMA application_id = 1234")
-    db.execute("CREATE TABLE t (x)")
-    db.close()
+    marked = _sqlite(tmp_path / "marked.sqlite", "PRAGMA application_id = 1234", "CREATE TABLE t (x)")
     _refused(tiny_study, marked, capsys, "is an SQLite database of another program")
 
 
@@ -95,9 +94,7 @@ def test_a_truncated_store_is_refused(tiny_study, real_store, capsys):
 
 
 def test_a_store_of_a_newer_samplelab_is_refused(tiny_study, real_store, capsys):
-    db = sqlite3.connect(real_store)
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    db.close()
+    _sqlite(real_store, f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     _refused(tiny_study, real_store, capsys, "was written by a newer samplelab")
     assert main(["results", str(tiny_study), "--store", str(real_store)]) == 2
 

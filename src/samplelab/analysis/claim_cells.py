@@ -143,7 +143,7 @@ def rate_claim(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple[lis
     return [value], None
 
 
-def _slope(rank: np.ndarray, y: np.ndarray) -> np.ndarray:
+def trend_slope(rank: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Least-squares slope of ``y`` ``[..., K]`` against the centred ``rank`` ``[K]``, rounded to
     1e-12: medians are grid values, so equal ones must give exactly 0, not ±1e-17."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -154,8 +154,8 @@ def _trend_value(data: ClaimData, where: dict, measured: np.ndarray, replicates:
                  region: Region) -> dict:  # fmt: skip
     """The trend of ``measured`` ``[K]`` (its ``[B, K]`` replicates) over the ranks of its cells, judged."""
     rank = np.arange(measured.size) - (measured.size - 1) / 2
-    estimate = float(_slope(rank, measured))
-    interval = claim_interval(estimate, _slope(rank, replicates), units, data.analysis)
+    estimate = float(trend_slope(rank, measured))
+    interval = claim_interval(estimate, trend_slope(rank, replicates), units, data.analysis)
     return claim_value(where, estimate, interval, region)
 
 
@@ -215,13 +215,11 @@ def trend_claim(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple[li
             continue
         with np.errstate(divide="ignore", invalid="ignore"):
             logs = np.log(replicates)
-        value = _trend_value(data, where, np.log([v for v, _ in measured]), logs, min(len(c.seeds) for c in cells),
-                             region)  # fmt: skip
-        values.append(value)
+        units = min(len(c.seeds) for c in cells)
+        values.append(_trend_value(data, where, np.log([v for v, _ in measured]), logs, units, region))
         unreached = float(np.isnan(logs).any(axis=1).mean())
         if unreached > tail:
             reasons.append(f"the median is not reached within the budget in {unreached:.0%} of seed resamples")
-        units = min(len(c.seeds) for c in cells)
         if claim.y == "n_star" and data.analysis.delta < 1 / units:
             reasons.append(sample_maximum_reason(data.analysis.delta, units))
     reason = "; ".join(reasons) or (None if values else "no cell matches where")

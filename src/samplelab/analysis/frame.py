@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def _flatten(config: dict[str, Any]) -> dict[str, Any]:
+def flatten_config(config: dict[str, Any]) -> dict[str, Any]:
     """``{"task": {"name": …}}`` → ``{"task.name": …}``; lists and tuples stay whole."""
     return {f"{section}.{name}": value for section, fields in config.items() for name, value in fields.items()}
 
@@ -63,7 +63,7 @@ def load_runs(store: str | Path, study: str | None = None, profile: str | None =
         for chosen in _chosen(results, study, profile):
             runs = load_study_runs(chosen, results)
             for row in run_table(runs, curves=True):
-                config = _flatten(json.loads(row.pop("config_json")))
+                config = flatten_config(json.loads(row.pop("config_json")))
                 curves = {name: row.pop(name) for name in CURVES}
                 arrays = {name: None if values is None else np.asarray(values) for name, values in curves.items()}
                 rows.append({"study": chosen.name, "profile": chosen.profile, **row, **config, **arrays})

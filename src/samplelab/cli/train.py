@@ -34,20 +34,12 @@ StudyPluginsOpt = typer.Option(None, "--study", help="also the tasks and models 
 
 def _list_entries(registry, study: Path | None) -> None:
     """One line per registered entry (a plugin's: with the plugin it came from)."""
-    from samplelab.spec.plugins import load_installed_plugins, load_plugins
-    from samplelab.spec.study import read_toml
+    from samplelab.spec.plugins import load_installed_plugins
+    from samplelab.spec.study import load_study
 
     load_installed_plugins()
     if study is not None:
-        names = read_toml(study).get("plugins", [])
-        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
-            raise ConfigError(
-                f'{study}: plugins: {names!r} is not a list of names — fix: e.g. plugins = ["my_tasks.py"]'
-            )
-        try:
-            load_plugins(names, study.parent)
-        except ConfigError as err:
-            raise ConfigError(f"{study}: {err}") from None
+        load_study(study)  # loads its plugins (and refuses a broken study file in one line)
     for entry in registry.entries():
         origin = f"  [dim](plugin {escape(entry.origin)})[/dim]" if entry.origin else ""
         console.print(f"[bold]{entry.name}[/bold]  {escape(entry.description)}{origin}")

@@ -170,25 +170,28 @@ def check_claims(
             _check_trend(claim, grid, regime, where, validation_size)
             continue
         over_x = claim.x is not None
-        if over_x and claim.x not in grid:
-            raise ConfigError(f'{where}.x: "{claim.x}" is not a grid key — fix: use one of {", ".join(grid) or "none"}')
-        numbers = over_x and all(
-            isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in grid[claim.x]
-        )
-        if over_x and not numbers:
-            raise ConfigError(f'{where}.x: grid "{claim.x}" = {grid[claim.x]} is not all positive numbers — fix: read '
-                              "the claim against a numeric grid key")  # fmt: skip
-        if over_x and claim.y == "early_stopped_metric" and not validation_size:
-            raise ConfigError(f"{where}.y: early_stopped_metric needs training.validation_size — fix: set it, e.g. 256")
-        if over_x and claim.y in ("n_star", "km_median") and (claim.x == N_TRAIN and regime == "fixed"):
-            raise ConfigError(f"{where}.x: {N_TRAIN} is what {claim.y} measures — fix: read it against another key")
-        if over_x and claim.y == "n_star" and (regime != "fixed" or N_TRAIN not in grid):
-            raise ConfigError(f'{where}.y: n_star needs the fixed regime and a "{N_TRAIN}" grid — fix: use km_median')
+        if over_x:
+            _check_x(claim, grid, regime, where, validation_size)
         if over_x and claim.y in ("final_metric", "early_stopped_metric") and claim.kind in ("band", "growth"):
             raise ConfigError(f"{where}.y: a {claim.kind} claim reads data needed — fix: y = km_median or n_star")
         by_run = not over_x and claim.kind != "reached" and claim.kind != "not_reached"
         keys = [k for k in grid if (by_run or k != N_TRAIN or regime != "fixed") and k != claim.x]
         _check_selections(claim, grid, keys, where)
+
+
+def _check_x(claim: ClaimConfig, grid: dict[str, list], regime: str, where: str, validation_size: int) -> None:
+    """y read against ``x``: a grid key of positive numbers, and a y that can be read along it."""
+    if claim.x not in grid:
+        raise ConfigError(f'{where}.x: "{claim.x}" is not a grid key — fix: use one of {", ".join(grid) or "none"}')
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in grid[claim.x]):
+        raise ConfigError(f'{where}.x: grid "{claim.x}" = {grid[claim.x]} is not all positive numbers — fix: read '
+                          "the claim against a numeric grid key")  # fmt: skip
+    if claim.y == "early_stopped_metric" and not validation_size:
+        raise ConfigError(f"{where}.y: early_stopped_metric needs training.validation_size — fix: set it, e.g. 256")
+    if claim.y in ("n_star", "km_median") and (claim.x == N_TRAIN and regime == "fixed"):
+        raise ConfigError(f"{where}.x: {N_TRAIN} is what {claim.y} measures — fix: read it against another key")
+    if claim.y == "n_star" and (regime != "fixed" or N_TRAIN not in grid):
+        raise ConfigError(f'{where}.y: n_star needs the fixed regime and a "{N_TRAIN}" grid — fix: use km_median')
 
 
 def _check_selections(claim: ClaimConfig, grid: dict[str, list], keys: list[str], where: str) -> None:
@@ -221,15 +224,10 @@ def _check_trend(claim: ClaimConfig, grid: dict[str, list], regime: str, where: 
             raise ConfigError(f'{where}.along: grid "{field}" = {grid[field]} is not numbers — fix: order by a '
                               "numeric key")  # fmt: skip
     if claim.of == "exponent":
-        if claim.x not in grid:
-            raise ConfigError(f'{where}.x: "{claim.x}" is not a grid key — fix: use one of {", ".join(grid)}')
-        if claim.y in ("n_star", "km_median") and claim.x == N_TRAIN and regime == "fixed":
-            raise ConfigError(f"{where}.x: {N_TRAIN} is what {claim.y} measures — fix: read it against another key")
-        if claim.y == "early_stopped_metric" and not validation_size:
-            raise ConfigError(f"{where}.y: early_stopped_metric needs training.validation_size — fix: set it, e.g. 256")
+        _check_x(claim, grid, regime, where, validation_size)
     elif claim.y not in ("n_star", "km_median"):
         raise ConfigError(f"{where}.y: a trend on cells reads data needed — fix: y = km_median or n_star")
-    if claim.y == "n_star" and (regime != "fixed" or N_TRAIN not in grid):
+    elif claim.y == "n_star" and (regime != "fixed" or N_TRAIN not in grid):
         raise ConfigError(f'{where}.y: n_star needs the fixed regime and a "{N_TRAIN}" grid — fix: use km_median')
     _check_selections(claim, grid, [k for k in grid if k not in fixed], where)
 

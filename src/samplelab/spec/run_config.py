@@ -244,7 +244,8 @@ def shape_key(config: RunConfig) -> str:
     identity = training_identity(config)
     identity["optimizer"]["lr"] = None
     identity["training"]["n_train"] = None
-    return canonical_json({**identity, "code": code_digests(config)} if code_digests(config) else identity)
+    code = code_digests(config)
+    return canonical_json({**identity, "code": code} if code else identity)
 
 
 def check_dataset_fits(config: RunConfig, n_train: int) -> None:

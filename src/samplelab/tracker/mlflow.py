@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from samplelab.analysis.export import CURVES, run_table
+from samplelab.analysis.frame import flatten_config
 from samplelab.analysis.runs import StudyRuns
 from samplelab.core.errors import ConfigError
 from samplelab.core.run_fields import SCALAR_COLUMNS
@@ -71,11 +72,6 @@ def _exported_keys(client, experiment_id: str) -> set[str]:
             return keys - {None}
 
 
-def _flatten(config: dict) -> dict[str, str]:
-    return {f"{section}.{name}": json.dumps(value) if isinstance(value, list | dict) else str(value)
-            for section, fields in config.items() for name, value in fields.items()}  # fmt: skip
-
-
 def export_to_mlflow(runs: StudyRuns, tracking_uri: str = DEFAULT_TRACKING_URI) -> Exported:
     """Log each stored run of ``runs`` not yet in the MLflow experiment (see the module docstring)."""
     from mlflow.entities import Metric, Param
@@ -114,7 +110,8 @@ def export_to_mlflow(runs: StudyRuns, tracking_uri: str = DEFAULT_TRACKING_URI) 
         # Tagged with its run key as it is created: an export killed midway leaves no untagged run to duplicate.
         run = client.create_run(experiment_id, run_name=f"{point} seed={record.seed}".strip(), start_time=now,
                                 tags=tags)  # fmt: skip
-        params = [Param(k, v) for k, v in _flatten(json.loads(row["config_json"])).items()]
+        params = [Param(k, json.dumps(v) if isinstance(v, list | dict) else str(v))
+                  for k, v in flatten_config(json.loads(row["config_json"])).items()]  # fmt: skip
         client.log_batch(run.info.run_id, params=params)
         for start in range(0, len(metrics), _BATCH):
             client.log_batch(run.info.run_id, metrics=metrics[start : start + _BATCH])
