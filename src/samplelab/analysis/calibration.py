@@ -85,49 +85,54 @@ def _coverage(confidence: float, entry: tuple[float, float, str]) -> dict:
     return {"nominal": confidence, "simulated": coverage, "widened_by": factor, "calibration": source}
 
 
-def _calibrate_growth(claim: dict, gamma: tuple[float, float, str] | None, gap: tuple[float, float, str]) -> None:
-    """A growth claim's two intervals widened, γ's as its design's exponents, D's as its own
-    simulated coverage says, and the growth rule applied again."""
-    gamma_factor = gamma[1] if gamma else 1.0
+def widen_claim(claim: dict, factor: float, gap_factor: float | None = None) -> None:
+    """Widen every value's interval of ``claim`` about its estimate by ``factor`` (a growth
+    claim's D interval by ``gap_factor``, default ``factor``) and judge it again; a factor
+    ≤ 1 leaves that interval as it is."""
+    gap_factor = factor if gap_factor is None else gap_factor
+    if factor <= 1.0 and gap_factor <= 1.0:
+        return
+    region = Region.from_limits(claim["region"])
     for value in claim["values"]:
-        fitted = value.get("log_minus_power_fit")
-        if value.get("estimate") is None or fitted is None:
+        if value.get("estimate") is None:
             continue
-        if gamma_factor > 1.0:
-            value["interval"] = _widen(value["interval"], value["estimate"], gamma_factor)
-        if gap[1] > 1.0:
-            fitted["interval"] = _widen(fitted["interval"], fitted["estimate"], gap[1])
-            fitted["verdict"] = verdict(fitted["interval"], Region(low=0.0))
-        value["verdict"] = growth_verdict(fitted["interval"], value["interval"], claim["margin"])
-    claim["coverage"] = {
-        **_coverage(CALIBRATED_CONFIDENCE, gap),
-        "gamma": gamma and _coverage(CALIBRATED_CONFIDENCE, gamma),
-    }
+        if factor > 1.0:
+            value["interval"] = _widen(value["interval"], value["estimate"], factor)
+        fitted = value.get("log_minus_power_fit")
+        if fitted is not None:
+            if gap_factor > 1.0 and fitted.get("estimate") is not None:
+                fitted["interval"] = _widen(fitted["interval"], fitted["estimate"], gap_factor)
+                fitted["verdict"] = verdict(fitted["interval"], Region(low=0.0))
+            value["verdict"] = growth_verdict(fitted["interval"], value["interval"], claim["margin"])
+            continue
+        value_region = Region.from_limits(value.get("region")) or region
+        if value_region is not None and value.get("reason") is None:
+            value["verdict"] = verdict(value["interval"], value_region)
+    if (
+        not claim["reason"] or claim.get("source") == "fit"
+    ):  # a theory's claim combines its series whatever their reasons
+        claim["verdict"] = combine([v["verdict"] for v in claim["values"]])
 
 
-def calibrate(claims: list[dict], study: str, profile: str, confidence: float) -> list[dict]:
-    """The claims with their intervals widened as their design's calibration says (see the module docstring)."""
+def calibrate(
+    claims: list[dict], study: str, profile: str, confidence: float, *, any_level: bool = False
+) -> list[dict]:
+    """The claims with their intervals widened as their design's calibration says (see the
+    module docstring); with ``any_level``, also at a confidence other than 95% (a sequential
+    look's: the factor its design's 95% interval needed, never narrowing)."""
     table = _entries()
-    if confidence != CALIBRATED_CONFIDENCE:
+    if confidence != CALIBRATED_CONFIDENCE and not any_level:
         return claims
     for claim in claims:
         kind = interval_kind(claim)
         entry = table.get((study, profile, kind)) if kind else None
         if entry is None:
             continue
-        if kind == "growth":
-            _calibrate_growth(claim, table.get((study, profile, "exponent")), entry)
+        if kind == "growth":  # γ as its design's exponents, D as its own simulated coverage says
+            gamma = table.get((study, profile, "exponent"))
+            widen_claim(claim, gamma[1] if gamma else 1.0, entry[1])
+            claim["coverage"] = {**_coverage(confidence, entry), "gamma": gamma and _coverage(confidence, gamma)}
         else:
-            factor = entry[1]
-            region = Region.from_limits(claim["region"])
-            for value in claim["values"]:
-                if value.get("estimate") is None or factor <= 1.0:
-                    continue
-                value["interval"] = _widen(value["interval"], value["estimate"], factor)
-                value_region = Region.from_limits(value.get("region")) or region
-                if value_region is not None and value.get("reason") is None:
-                    value["verdict"] = verdict(value["interval"], value_region)
+            widen_claim(claim, entry[1])
             claim["coverage"] = _coverage(confidence, entry)
-        if not claim["reason"]:
-            claim["verdict"] = combine([v["verdict"] for v in claim["values"]])
     return claims

@@ -18,14 +18,22 @@ from samplelab.analysis.fits import cell_median, sample_maximum_reason
 from samplelab.analysis.outcomes import run_outcome
 from samplelab.analysis.text import json_interval
 from samplelab.spec.claims import ClaimConfig, point_matches, trend_fields
+from samplelab.stats.bootstrap import student_interval
 from samplelab.stats.verdict import Region, clopper_pearson, rate_difference_interval, verdict
 
 
-def bracket_interval(bracket: tuple[float, float], replicates: np.ndarray, seeds: int, confidence: float) -> tuple:
+def bracket_interval(
+    bracket: tuple[float, float], replicates: np.ndarray, seeds: int, confidence: float, method: str = "percentile"
+) -> tuple:
     """Interval of an interval-censored median: from the low ends' lower percentile to the
     high ends' upper one (a high end not reached: ∞), each expanded by √(m/(m−1)) as
-    :func:`~samplelab.stats.bootstrap.expanded_percentile_interval`. ``replicates`` ``[B, 2]``."""
+    :func:`~samplelab.stats.bootstrap.expanded_percentile_interval`; with ``method`` "student",
+    from the low end's to the high end's Student interval. ``replicates`` ``[B, 2]``."""
     low, high = bracket
+    if method == "student":
+        below = student_interval(low, replicates[:, 0], confidence, seeds)[0]
+        above = student_interval(high, replicates[:, 1], confidence, seeds, nan_is_above=True)[1]
+        return below, above if np.isfinite(high) else np.inf
     scale = np.sqrt(seeds / (seeds - 1)) if seeds > 1 else 1.0
     tail = (1 - confidence) / 2
     low_q = np.nanquantile(replicates[:, 0], tail, method="inverted_cdf")
@@ -55,7 +63,7 @@ def band_claim(data: ClaimData, claim: ClaimConfig, region: Region) -> tuple[lis
                 values.append(_censored(where, low / x, region))
                 continue
             interval = json_interval(tuple(v / x for v in bracket_interval((low, high), replicates, len(cell.seeds),
-                                                                             analysis.confidence)))  # fmt: skip
+                                                                             analysis.confidence, analysis.interval)))  # fmt: skip
             values.append(claim_value(where, high / x, interval, region, bracket=json_interval((low / x, high / x))))
             continue
         value = (cell.n_star.value if cell.n_star else None) if claim.y == "n_star" else cell.km.median.value

@@ -15,7 +15,7 @@ from samplelab.analysis.runs import StudyRuns
 from samplelab.analysis.text import json_interval
 from samplelab.spec.analysis import AnalysisConfig, FitConfig
 from samplelab.spec.claims import ClaimConfig, point_matches
-from samplelab.stats.bootstrap import expanded_percentile_interval
+from samplelab.stats.bootstrap import seed_interval
 from samplelab.stats.powerlaw import EXPONENT, MIN_DISTINCT_X, fit_with_replicates
 from samplelab.stats.verdict import Region, verdict
 
@@ -36,7 +36,9 @@ class ClaimData:
 def claim_interval(
     estimate: float, replicates: np.ndarray, units: int, analysis: AnalysisConfig, nan_is_above: bool = False
 ) -> list:
-    interval = expanded_percentile_interval(estimate, replicates, analysis.confidence, units, nan_is_above=nan_is_above)
+    interval = seed_interval(
+        estimate, replicates, analysis.confidence, units, analysis.interval, nan_is_above=nan_is_above
+    )
     return json_interval(interval)
 
 

@@ -69,7 +69,20 @@ def _allows_text(claim: dict, symbol: str) -> str:
 
 
 def _coverage_text(claim: dict) -> str:
-    """The interval's coverage measured on the study's design (bench/calibration.py), if it was."""
+    """The interval's coverage measured on the study's design (bench/calibration.py), if it
+    was; and for a sequential design the look that judged it."""
+    text = _simulated_text(claim)
+    look = claim.get("sequential")
+    if look:
+        kind = {"student": ", Student's", "exact": ""}.get(look.get("interval"), "")
+        text += (
+            f"; look {look['look']} of {look['looks']} ({look['seeds']} seeds, {look['confidence']:.3g}{kind}): "
+            f"{look['stopped']}"
+        )
+    return text
+
+
+def _simulated_text(claim: dict) -> str:
     coverage = claim.get("coverage")
     if claim["kind"] in ("reached", "not_reached"):
         return "exact (Clopper–Pearson)"

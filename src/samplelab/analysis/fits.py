@@ -19,7 +19,7 @@ from samplelab.spec.analysis import AnalysisConfig, FitConfig, variable_paths
 from samplelab.spec.run_config import N_TRAIN
 from samplelab.spec.size import parameter_count, tokens_per_example
 from samplelab.spec.study import point_without
-from samplelab.stats.bootstrap import expanded_percentile_interval
+from samplelab.stats.bootstrap import seed_interval
 from samplelab.stats.powerlaw import EXPONENT, MIN_DISTINCT_X, fit_rows_with_replicates, predict
 from samplelab.stats.theory import evaluate_expression
 from samplelab.stats.verdict import Region, verdict
@@ -220,7 +220,7 @@ def fit_json(fit: FitConfig, series: FitSeries, analysis: AnalysisConfig) -> dic
     for name, value in estimate.items():
         if name == "loss":
             continue
-        low, high = expanded_percentile_interval(value, boot[name], analysis.confidence, units)
+        low, high = seed_interval(value, boot[name], analysis.confidence, units, analysis.interval)
         result["parameters"][name] = {"value": value, "ci": json_interval((low, high))}
     result["relative_rmse"] = float(np.sqrt(estimate["loss"] / valid.sum()))
     result["extrapolation"] = _extrapolation(fit, x[valid], y[valid], without_last)

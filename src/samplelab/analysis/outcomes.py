@@ -5,7 +5,8 @@ This is the analysis of studies that ask "what does training give" rather than "
 data does it take" (seed 000's MNIST-100 claims). One entry per grid point, ``n_train``
 included. Runs flagged diverged are counted and left out of every median. Each CI is the
 expanded percentile bootstrap interval of the median over seeds
-(:func:`samplelab.stats.bootstrap.expanded_percentile_interval`).
+(:func:`samplelab.stats.bootstrap.expanded_percentile_interval`), or Student's with
+``interval = "student"`` (a sequential design's interim look).
 
 Overfitting is described, not judged by one number: per run, the test loss's minimum over
 the evaluations, its final value, and their ratio ``rise = final / minimum`` (1 = the test
@@ -22,7 +23,7 @@ from samplelab.analysis.text import json_interval
 from samplelab.ledger.store import RunRecord
 from samplelab.spec.analysis import AnalysisConfig
 from samplelab.spec.claims import OUTCOME_NAMES
-from samplelab.stats.bootstrap import expanded_percentile_interval, resample_within_groups
+from samplelab.stats.bootstrap import resample_within_groups, seed_interval
 from samplelab.tasks import TASKS
 
 
@@ -33,7 +34,7 @@ def median_with_ci(values: list[float], analysis: AnalysisConfig, rng: np.random
         return {"value": None, "ci": [None, None], "n": 0}
     median = float(np.median(finite))
     replicates = np.median(resample_within_groups([finite], analysis.bootstrap, rng), axis=1)
-    ci = expanded_percentile_interval(median, replicates, analysis.confidence, finite.size)
+    ci = seed_interval(median, replicates, analysis.confidence, finite.size, analysis.interval)
     return {"value": median, "ci": json_interval(ci), "n": int(finite.size)}
 
 

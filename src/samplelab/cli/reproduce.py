@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from samplelab.cli.common import MaxEnsembleOpt, StoreOpt, app, console, exit_on_interrupt, open_store
 from samplelab.cli.tables import print_claim_table
+from samplelab.cli.train import print_sequential_outcome
 
 DEFAULT_PLAN = Path("studies/reproduce.toml")
 
@@ -142,6 +143,7 @@ def reproduce(
     from samplelab.spec.plan import load_plan
     from samplelab.sweep.refine import refine_n_star
     from samplelab.sweep.runner import run_study
+    from samplelab.sweep.sequential import run_until_decided
     from samplelab.training.compile_cache import enable_compilation_cache
 
     planned = load_plan(plan, profile)
@@ -164,7 +166,10 @@ def reproduce(
             for index, entry in enumerate(planned):
                 progress, state = bars.start(index)
                 study_began = time.perf_counter()
-                run_study(entry.study, results, max_ensemble=max_ensemble, progress=progress)
+                if entry.until_decided:
+                    outcome = run_until_decided(entry.study, results, max_ensemble=max_ensemble, progress=progress)
+                else:
+                    run_study(entry.study, results, max_ensemble=max_ensemble, progress=progress)
                 if entry.refine_rounds:
                     refine_n_star(
                         entry.study,
@@ -180,6 +185,8 @@ def reproduce(
                     f"({len(entry.study.runs)} in the study), {_duration(time.perf_counter() - study_began)}",
                     markup=False,
                 )
+                if entry.until_decided:
+                    print_sequential_outcome(entry.study, outcome, bar.console)
                 print_study_claims(entry.study, results)  # as soon as the study ends, not only at the end
             studies = [entry.study for entry in planned]
             failed = failed_runs(results, (spec.key for study in studies for spec in study.runs))

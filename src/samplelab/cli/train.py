@@ -117,19 +117,50 @@ def run(
     workers: int = typer.Option(1, "--workers", min=1, max=1024, help="local: worker processes (≤ cores)"),
     address: str | None = typer.Option(None, "--address", help="ray: HOST:PORT of the cluster; default a local one"),
     max_retries: int = typer.Option(2, "--max-retries", min=0, max=100, help="retries of a failed ensemble"),
+    until_decided: bool = typer.Option(
+        False, "--until-decided", help="train look by look ([analysis.sequential]) until every claim is decided"
+    ),
+    max_runs: int | None = typer.Option(
+        None, "--max-runs", min=1, help="--until-decided: at most this many stored runs"
+    ),
+    max_minutes: float | None = typer.Option(
+        None, "--max-minutes", min=0.0, help="--until-decided: start no look after this many minutes"
+    ),
 ) -> None:
     """Train every run of a study that is not yet in the store (re-running resumes).
 
     Several runs of this command on one store share the work; each ensemble is trained once.
+    With --until-decided, train the study's sequential design instead: the first seeds of
+    every cell, then more seeds only where a claim is still undecided (docs/analysis.md,
+    "Sequential design").
     """
+    from samplelab.analysis.sequential import study_looks
     from samplelab.ledger.leases import failed_runs
     from samplelab.spec.study import load_study
     from samplelab.sweep.ensembles import pending_runs, planned_ensembles
     from samplelab.sweep.executors import make_executor
     from samplelab.sweep.runner import run_study
+    from samplelab.sweep.sequential import look_runs, run_until_decided
 
     study = load_study(study_file, profile)
+    if until_decided and study.analysis.sequential is None:
+        raise ConfigError(
+            f"{study_file}: --until-decided needs the study's looks — fix: add [analysis.sequential] looks = [3] "
+            "(seed counts at which the claims are judged before all seeds; docs/analysis.md)"
+        )
+    if (max_runs is not None or max_minutes is not None) and not until_decided:
+        raise ConfigError("--max-runs/--max-minutes: budgets of the sequential design — fix: add --until-decided")
     with open_store(store) as results:
+        if dry_run and until_decided:
+            first = look_runs(study, study_looks(study)[0].seeds, None)
+            stored = len(results.finished_keys(s.key for s in first))
+            console.print(
+                f"{study.name} [{study.profile}]: until decided, the first look trains {len(first) - stored} of its "
+                f"{len(first)} runs ({stored} already stored); later looks add seeds where claims stay open, up to "
+                f"{len(study.runs)} runs",
+                markup=False,
+            )
+            return
         if dry_run:
             pending = pending_runs(study, results)
             plan = planned_ensembles(study.runs, results, max_ensemble)
@@ -150,9 +181,14 @@ def run(
                 forward(runs)
 
             progress.on_ensemble = on_ensemble
-            trained = run_study(
-                study, results, max_ensemble=max_ensemble, progress=progress, executor=executor, max_retries=max_retries
-            )
+            options = {"max_ensemble": max_ensemble, "progress": progress, "executor": executor}
+            if until_decided:
+                outcome = run_until_decided(
+                    study, results, max_runs=max_runs, max_minutes=max_minutes, max_retries=max_retries, **options
+                )
+                trained = outcome.trained
+            else:
+                trained = run_study(study, results, max_retries=max_retries, **options)
         stored = len(results.finished_keys(s.key for s in study.runs))
         failed = failed_runs(results, (s.key for s in study.runs))
     console.print(
@@ -160,6 +196,8 @@ def run(
         f"[{study.profile}] stored in {store}",
         markup=False,
     )
+    if until_decided:
+        print_sequential_outcome(study, outcome)
     if failed:
         console.print(
             f"{len(failed)} runs failed after {failed[0][2]} attempts ({failed[0][1]}); they are in the store's "
@@ -167,6 +205,19 @@ def run(
             markup=False,
         )
         raise typer.Exit(1)
+
+
+def print_sequential_outcome(study, outcome, out=console) -> None:
+    """One line: the looks a sequential run trained and why it stopped."""
+    steps = sum(s.config.training.steps for s in study.runs)
+    rounds = ", ".join(str(len(r)) for r in outcome.rounds)
+    looks = f"looks of {rounds} runs" if rounds else "no look trained"
+    why = {"decided": "no claim left open", "last look": "the last look judged", "budget": "budget spent"}
+    out.print(
+        f"until decided: {looks}; {why[outcome.stopped]}; {outcome.stored_runs}/{len(study.runs)} "
+        f"runs and {outcome.stored_model_steps:,}/{steps:,} model-steps of the whole design stored",
+        markup=False,
+    )
 
 
 @app.command()

@@ -16,6 +16,7 @@ Nothing here changes what is trained, so editing it never invalidates stored run
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -134,17 +135,53 @@ class ModelSelectionConfig(StrictConfig):
         return [part.strip() for part in self.candidates.split(",")]
 
 
+class SequentialConfig(StrictConfig):
+    """Decide with the least compute (``samplelab run --until-decided``; docs/analysis.md,
+    "Sequential design"): the claims are judged at interim looks — after the first
+    ``looks[0]`` seeds, the first ``looks[1]`` … — and at the last look, all of the study's
+    seeds. Look k spends ``alpha[k]`` of the error rate 1 − confidence (Bonferroni over the
+    looks, so a claim is wrong at any look with probability at most their sum). A claim
+    stops at the first look its verdict is decided, or when even its interval at the last
+    look, projected from this one, could not decide it (``futility``).
+    """
+
+    looks: list[int] = Field(min_length=1, description="seed counts of the interim looks, increasing")
+    alpha: list[float] | None = Field(
+        None, description="the error rate each look spends, interim looks then the last; sum = 1 − confidence"
+    )
+    futility: bool = Field(True, description="stop a claim whose projected last-look interval decides nothing")
+
+    @field_validator("looks")
+    @classmethod
+    def _increasing(cls, value: list[int]) -> list[int]:
+        if value[0] < 2 or any(b <= a for a, b in itertools.pairwise(value)):
+            raise ValueError(f"looks {value} must be increasing seed counts of at least 2 — fix: e.g. [3]")
+        return value
+
+    @field_validator("alpha")
+    @classmethod
+    def _positive(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and any(not 0 < a < 1 for a in value):
+            raise ValueError(f"alpha {value} must lie in (0, 1) — fix: e.g. [0.01, 0.04]")
+        return value
+
+
 class AnalysisConfig(StrictConfig):
     """Statistics settings of a study (all optional)."""
 
     delta: float = Field(0.1, gt=0, lt=1, description="n*(ε, δ): allowed failure probability")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="two-sided level of every CI")
     bootstrap: int = Field(1000, ge=100, le=100_000, description="bootstrap replicates")
+    interval: Literal["percentile", "student"] = Field(
+        "percentile",
+        description="seed intervals: the expanded percentile, or Student's t with the bootstrap's standard error",
+    )
     n_star_method: Literal["isotonic", "logistic"] = "isotonic"
     quantiles: list[float] = Field([0.25, 0.5, 0.75], description="Kaplan–Meier quantiles reported per cell")
     fits: list[FitConfig] = []
     model_selection: ModelSelectionConfig | None = None
     claims: list[ClaimConfig] = []
+    sequential: SequentialConfig | None = None
     outcomes: bool = Field(
         False,
         description="report final outcomes per grid point (accuracy, sparsity, test-loss rise): analysis/outcomes.py",
@@ -156,6 +193,30 @@ class AnalysisConfig(StrictConfig):
         if any(not 0 < p < 1 for p in value):
             raise ValueError(f"quantiles {value} must lie in (0, 1) — fix: e.g. [0.25, 0.5, 0.75]")
         return value
+
+
+def check_sequential(analysis: AnalysisConfig, seeds: int) -> None:
+    """Check the sequential looks against the study's seed count and confidence; raise a one-line ConfigError."""
+    sequential = analysis.sequential
+    if sequential is None:
+        return
+    if sequential.looks[-1] >= seeds:
+        raise ConfigError(
+            f"analysis.sequential.looks: {sequential.looks} must stay below the study's {seeds} seeds (the last "
+            f"look is all of them) — fix: drop the looks ≥ {seeds}, or raise seeds"
+        )
+    if sequential.alpha is not None:
+        total = 1 - analysis.confidence
+        if len(sequential.alpha) != len(sequential.looks) + 1:
+            raise ConfigError(
+                f"analysis.sequential.alpha: {len(sequential.alpha)} values for {len(sequential.looks) + 1} looks "
+                "(the interim looks and the last) — fix: give one per look"
+            )
+        if abs(sum(sequential.alpha) - total) > 1e-9:
+            raise ConfigError(
+                f"analysis.sequential.alpha: {sequential.alpha} sums to {sum(sequential.alpha):.4g}, not 1 − "
+                f"confidence = {total:.4g} — fix: spend exactly the error rate"
+            )
 
 
 def check_fits(analysis: AnalysisConfig, grid: dict[str, list], regime: str, validation_size: int = 0) -> None:

@@ -7,6 +7,7 @@ A plan file (``studies/reproduce.toml``) lists, per reproduce profile (e.g. ``qu
     study = "setfind2_setsize.toml"   # relative to the plan file
     profile = "quick"                 # the study's profile; omitted: its base
     refine_rounds = 2                 # then `samplelab refine --max-rounds 2`
+    until_decided = true              # its sequential design (`samplelab run --until-decided`)
     minutes = 7.5                     # measured on 2 CPU cores: the ETA before it starts
 
 Every study is loaded and checked before anything trains, so a bad entry costs nothing.
@@ -31,6 +32,7 @@ class PlannedStudyConfig(StrictConfig):
     study: str = Field(min_length=1, description="study file, relative to the plan file")
     profile: str | None = Field(None, description="the study's profile; omitted: its base")
     refine_rounds: int = Field(0, ge=0, le=10, description="n* refinement rounds after the sweep")
+    until_decided: bool = Field(False, description="train the study's sequential design, not every run")
     minutes: float | None = Field(None, gt=0, description="wall time measured on 2 CPU cores, for the ETA")
 
 
@@ -41,6 +43,7 @@ class PlannedStudy:
     study: Study
     refine_rounds: int
     minutes: float | None
+    until_decided: bool = False
 
 
 def plan_profiles(path: str | Path) -> dict[str, list[PlannedStudyConfig]]:
@@ -75,7 +78,17 @@ def load_plan(path: str | Path, profile: str) -> list[PlannedStudy]:
                 f"{path}: {profile}[{index}].refine_rounds: {entry.study} has no fixed-regime grid over {N_TRAIN} "
                 "to refine — fix: remove refine_rounds"
             )
-        planned.append(PlannedStudy(study, entry.refine_rounds, entry.minutes))
+        if entry.until_decided and entry.refine_rounds:
+            raise ConfigError(
+                f"{path}: {profile}[{index}]: until_decided and refine_rounds both — fix: keep one (a look adds seeds, "
+                "refinement adds sizes for every seed)"
+            )
+        if entry.until_decided and study.analysis.sequential is None:
+            raise ConfigError(
+                f"{path}: {profile}[{index}].until_decided: {entry.study} has no [analysis.sequential] looks — fix: "
+                "add them to the study, or remove until_decided"
+            )
+        planned.append(PlannedStudy(study, entry.refine_rounds, entry.minutes, entry.until_decided))
     names = [(p.study.name, p.study.profile) for p in planned]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: {profile} lists a study and profile twice — fix: list each once")

@@ -31,7 +31,13 @@ from pydantic import Field, ValidationError, field_validator
 
 from samplelab.core.errors import ConfigError, config_error_from_validation
 from samplelab.core.registry import StrictConfig
-from samplelab.spec.analysis import AnalysisConfig, check_fits, check_model_selection, check_thresholds
+from samplelab.spec.analysis import (
+    AnalysisConfig,
+    check_fits,
+    check_model_selection,
+    check_sequential,
+    check_thresholds,
+)
 from samplelab.spec.claims import check_claims
 from samplelab.spec.plugins import load_plugins
 from samplelab.spec.run_config import (
@@ -352,4 +358,5 @@ def expand_study(study: StudyFile, profile: str, source: str) -> Study:
     check_model_selection(study.analysis, grid, runs[0].config.training.regime, validation_size)
     check_claims(study.analysis.claims, grid, runs[0].config.training.regime, study.analysis.outcomes, validation_size)
     check_thresholds(study.analysis, max(r.config.training.stop_below_relative or 0.0 for r in runs))
+    check_sequential(study.analysis, len(seeds))
     return Study(study.name, profile, study.description, grid, runs, source, study.analysis)

@@ -1,0 +1,70 @@
+"""Group-sequential decisions: the error rate each look spends, and the futility prediction.
+
+A claim judged at K looks (the first s₁ seeds, the first s₂, …, all S) is wrong only if,
+at the look it stops, its interval misses the truth: a verdict that *agrees* when the truth
+lies outside the allowed region (or *disagrees* when it lies inside) needs an interval that
+excludes the truth. If look k's interval misses with probability at most αₖ, the union
+bound gives P(wrong at any look) ≤ Σ αₖ, however the looks depend on each other and
+whatever rule stops — Bonferroni α-spending over a fixed maximum number of looks. The
+default spends little early (Haybittle–Peto's idea): each interim look 1% (at most half
+the error rate shared among them), the last look the rest, so a study that runs to its
+last look is judged nearly as the fixed design is (96% for a 95% design with one interim
+look, 97% with two).
+
+An interim look's intervals come from few seeds, and a percentile interval from 3 seeds
+undercovers: it uses Student's interval (:func:`samplelab.stats.bootstrap.student_interval`).
+
+Futility: with the estimate and standard error an interim interval implies, the last
+look's estimate is predicted as normal about today's with variance SE² (S − s)/S, and its
+interval's half-width as SE × √(s/S) × z(1 − α_last/2). A claim whose
+predicted probability of being decided at the last look is below ``FUTILITY`` (10%) stops
+*inconclusive*. Stopping for futility never makes a verdict decided, so it cannot raise the
+error rate (it is non-binding).
+"""
+
+from __future__ import annotations
+
+import math
+
+from scipy.stats import norm
+
+INTERIM_ALPHA = 0.01
+FUTILITY = 0.1  # stop a claim the last look decides with a predicted probability below this
+
+
+def spending(interim_looks: int, alpha: float, given: list[float] | None = None) -> list[float]:
+    """The error rate each of the ``interim_looks`` + 1 looks spends (they sum to ``alpha``):
+    ``given``, or the default (module docstring)."""
+    if given is not None:
+        return list(given)
+    each = min(INTERIM_ALPHA, alpha / (2 * interim_looks)) if interim_looks else 0.0
+    return [each] * interim_looks + [alpha - each * interim_looks]
+
+
+def decision_probability(
+    estimate: float,
+    interval: tuple[float, float] | list,
+    region: tuple[float, float],
+    seeds: tuple[int, int],
+    quantile_now: float,
+    alpha_last: float,
+) -> float:
+    """Predicted probability that the last look's interval lies inside ``region`` ``(low, high)``
+    or outside it (module docstring). ``interval``: this look's, of level ``quantile_now``
+    (its normal or Student quantile); ``seeds``: (this look's, the last look's)."""
+    low, high = interval
+    now, last = seeds
+    error = (high - low) / (2 * quantile_now)
+    if not error > 0:
+        return 1.0  # no width to predict from: not futile
+    half = norm.ppf(1 - alpha_last / 2) * error * math.sqrt(now / last)
+    spread = error * math.sqrt((last - now) / last)
+    below = lambda edge: norm.cdf((edge - estimate) / spread)  # noqa: E731  P(final estimate < edge)
+    region_low, region_high = region
+    inside = (
+        max(0.0, below(region_high - half) - below(region_low + half))
+        if region_low + half < region_high - half
+        else 0.0
+    )
+    outside = below(region_low - half) + (1 - below(region_high + half))
+    return float(inside + outside)
