@@ -3,6 +3,7 @@
     python bench/sequential.py --simulated               # simulated studies only (no training)
     python bench/sequential.py --trained                 # each quick study of the plan, fixed then sequential
     python bench/sequential.py --trained --only qstr_simple qstr_heads
+    python bench/sequential.py --simulated --seeds 8 16 32 64   # when does it pay? more seeds, same looks' shares
 
 **Simulated** (bench/calibration.py's designs and noise: a seed's need at x is
 ``y(x)·exp(seed_sd·z_seed + cell_sd·z_cell)``, read on the study's own grid or evaluations).
@@ -13,6 +14,11 @@ Both widen by the design's calibrated exponent factor. The claim is a bound γ �
 0.25 (allowed: γ ≥ 0.75), at true exponents from 0.25 to 2: at 0.75 (the edge) a
 *disagrees* is wrong, at 0.5 and below an *agrees* is. Printed per design and truth: each
 design's verdicts, how often the two agree, the wrong-verdict rates, and the seeds used.
+With ``--seeds``, the same designs with S seeds instead of the study's (fixed design: S seeds
+at 95%, widened by no factor, as the study's calibration was measured at its own seeds) and
+sequential designs of one interim look at S/2 (the default spending, then α split equally
+between the two looks) and of three at S/4, S/2, 3S/4 (default spending): how the saving
+grows with the seeds a study can spend.
 
 **Trained**: each quick study of ``studies/reproduce.toml`` into two fresh stores, run whole
 (``samplelab run``) and until decided (``--until-decided``), one after the other on this
@@ -36,10 +42,11 @@ from calibration import Design, _cells, _medians, _truth_scale, design_of
 from calibration_tally import STUDIES
 from samplelab.analysis.calibration import _entries
 from samplelab.analysis.resample import SeedResampler
-from samplelab.analysis.sequential import look_decision, study_looks
+from samplelab.analysis.sequential import Look, look_decision, study_looks
 from samplelab.spec.study import load_study
 from samplelab.stats.bootstrap import seed_interval
 from samplelab.stats.powerlaw import fit_with_replicates
+from samplelab.stats.sequential import spending
 from samplelab.stats.verdict import Region, verdict
 
 REGION = Region.of(above=1.0, margin=0.25)
@@ -150,6 +157,44 @@ def simulated(args) -> None:
           f"trained {pooled_used / total:.0%} of the fixed design's runs")  # fmt: skip
 
 
+def looks_at(seeds: int, shares: tuple[float, ...], equal: bool = False, alpha: float = 0.05) -> list[Look]:
+    """Looks at ``shares`` of ``seeds`` (then all), spending ``alpha`` the default way or,
+    ``equal``, in equal parts (Bonferroni's Pocock-like split)."""
+    counts = [*(max(2, round(share * seeds)) for share in shares), seeds]
+    alphas = [alpha / len(counts)] * len(counts) if equal else spending(len(shares), alpha)
+    return [Look(i + 1, tuple(range(count)), a) for i, (count, a) in enumerate(zip(counts, alphas, strict=True))]
+
+
+def seeds_sweep(args) -> None:
+    """``--simulated --seeds``: the saving as the seeds grow (module docstring)."""
+    print(f"{args.studies} studies per truth, {args.replicates} replicates, seed sd {args.seed_sd}, cell sd "
+          f"{args.cell_sd}; claim γ ≥ 1, margin 0.25; fixed design at 95%, no calibration factor")  # fmt: skip
+    print("| design | seeds S | looks | true γ | fixed a/d/i | sequential a/d/i | same verdict | wrong fixed → "
+          "sequential | seeds used |\n|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+    rng = np.random.default_rng([24, 1])
+    for study_file, x_key, series in DESIGNS[:2]:
+        base = design_of(study_file, x_key, series)
+        for seeds in args.seeds:
+            design = dataclasses.replace(base, seeds=seeds)
+            for shares, equal in (((0.5,), False), ((0.5,), True), ((0.25, 0.5, 0.75), False)):
+                looks = looks_at(seeds, shares, equal)
+                label = ", ".join(str(len(look.seeds)) for look in looks) + (" (α split equally)" if equal else "")
+                used_all, same_all = [], []
+                for truth in TRUTHS:
+                    tally = simulate(design, looks, 1.0, truth, args.studies, args.replicates, args.seed_sd,
+                                     args.cell_sd, rng)  # fmt: skip
+                    same = sum(a == b for a, b in zip(tally["fixed"], tally["sequential"], strict=True))
+                    used = float(np.mean(tally["seeds"])) / seeds
+                    used_all.append(used)
+                    same_all.append(same / args.studies)
+                    print(f"| {base.name} | {seeds} | {label} | {truth:g} | {_share(tally['fixed'])} | "
+                          f"{_share(tally['sequential'])} | {same / args.studies:.1%} | "
+                          f"{wrong(tally['fixed'], truth):.1%} → {wrong(tally['sequential'], truth):.1%} | "
+                          f"{used:.0%} |", flush=True)  # fmt: skip
+                print(f"| {base.name} | {seeds} | {label} | all six | | | {np.mean(same_all):.1%} | | "
+                      f"**{np.mean(used_all):.0%}** |")  # fmt: skip
+
+
 def _verdicts(study, store, sequential: bool) -> list[tuple[str, str]]:
     from samplelab.analysis.judging import judge_claims
     from samplelab.analysis.runs import load_study_runs
@@ -211,6 +256,7 @@ def main() -> None:
     parser.add_argument("--simulated", action="store_true", help="simulated studies (no training)")
     parser.add_argument("--trained", action="store_true", help="train each quick study both ways")
     parser.add_argument("--only", nargs="+", metavar="STUDY", help="trained: these studies of the quick plan only")
+    parser.add_argument("--seeds", type=int, nargs="+", metavar="S", help="simulated: designs with S seeds instead")
     parser.add_argument("--studies", type=int, default=500, help="simulated studies per design and truth")
     parser.add_argument("--replicates", type=int, default=500, help="bootstrap replicates per interval")
     parser.add_argument("--seed-sd", type=float, default=0.3, help="sd of a seed's log need, shared across x")
@@ -218,7 +264,9 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.simulated or args.trained):
         args.simulated = args.trained = True
-    if args.simulated:
+    if args.simulated and args.seeds:
+        seeds_sweep(args)
+    elif args.simulated:
         simulated(args)
     if args.trained:
         trained(args)

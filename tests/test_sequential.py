@@ -130,6 +130,23 @@ def test_a_budget_stops_before_a_look_and_the_claim_says_so(study_file, tmp_path
     assert undecided["sequential"]["stopped"] == "budget" and undecided["sequential"]["look"] == 1
 
 
+def test_a_claim_whose_next_look_failed_says_failed_not_budget(study_file, tmp_path):
+    from samplelab.ledger.leases import record_failure
+    from samplelab.sweep.sequential import look_runs
+
+    study = load_study(study_file(STUDY, UNDECIDABLE, LOOKS))
+    with ResultStore(tmp_path / "runs.sqlite") as store:
+        run_until_decided(study, store, max_runs=14, max_ensemble=6)  # look 1 only
+        failing = [s.key for s in look_runs(study, (3, 4), None) if s.point["task.set_size"] == 6]
+        record_failure(store, failing[:1], RuntimeError("out of memory"), attempts=3)
+        assert _claims(study, store)["set size 6: reached by half"]["sequential"]["stopped"] == "budget"  # 3 untried
+        record_failure(store, failing, RuntimeError("out of memory"), attempts=3)
+        undecided = _claims(study, store)["set size 6: reached by half"]
+    assert undecided["verdict"] == "inconclusive"
+    assert undecided["sequential"]["stopped"] == "failed" and undecided["sequential"]["look"] == 1
+    assert undecided["reason"] == "4 of look 2's runs failed every attempt (the store's failed_runs table)"
+
+
 def test_the_whole_design_and_the_sequential_one_give_the_same_verdicts(study_file, tmp_path):
     """A look reads only its own seeds, so a store holding every run judges as the sequential run's does."""
     study = load_study(study_file(STUDY, UNDECIDABLE, LOOKS))

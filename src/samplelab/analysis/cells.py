@@ -88,6 +88,28 @@ def _seed_measure(records: list[RunRecord], threshold: float, regime: str) -> tu
     return (float(needed), True) if needed is not None else (float(record.samples_seen[-1]), False)
 
 
+def _implied_success_matrix(
+    by_seed: dict[int, list[RunRecord]], thresholds: dict[str, float], grid: set[int]
+) -> tuple[list[int], np.ndarray]:
+    """Bisected sizes (:mod:`samplelab.analysis.bisection`): the sizes of the cell's ``grid``
+    and its runs where every seed's outcome is stored or implied by monotonicity (reached at
+    a smaller size, or not reached at a larger one, but not both), and ``[S, M]`` those outcomes."""
+    sizes = sorted(grid.union(*({r.n_train for r in rs} for rs in by_seed.values())))
+    success = np.zeros((len(by_seed), len(sizes)), dtype=bool)
+    determined = np.ones(len(sizes), dtype=bool)
+    for row, records in enumerate(by_seed.values()):
+        known = {r.n_train: bool(r.final_metric <= thresholds[r.run_key]) for r in records}
+        for column, size in enumerate(sizes):
+            if size in known:
+                success[row, column] = known[size]
+                continue
+            reached_below = any(ok for n, ok in known.items() if n < size)
+            missed_above = any(not ok for n, ok in known.items() if n > size)
+            determined[column] &= reached_below != missed_above
+            success[row, column] = reached_below
+    return [n for n, keep in zip(sizes, determined, strict=True) if keep], success[:, determined]
+
+
 def _success_matrix(by_seed: dict[int, list[RunRecord]], thresholds: dict[str, float]) -> tuple[list[int], np.ndarray]:
     """Sizes every seed was run at, and ``[S, M]`` whether each run ended at or below ε."""
     sizes = sorted(set.intersection(*({r.n_train for r in rs} for rs in by_seed.values())))
@@ -103,6 +125,9 @@ def _success_matrix(by_seed: dict[int, list[RunRecord]], thresholds: dict[str, f
 def collect_cells(runs: StudyRuns, analysis: AnalysisConfig, seed: int = 0) -> list[Cell]:
     """Measure each seed of each cell (and n* in the fixed regime), with the study's statistics settings."""
     cells = []
+    grid_sizes: dict[tuple, set[int]] = {}
+    for spec in runs.study.runs:
+        grid_sizes.setdefault(tuple(spec.point.get(k) for k in runs.cell_keys), set()).add(spec.config.training.n_train)
     for index, (cell, by_seed) in enumerate(group_cells(runs)):
         measured = [_seed_measure(rs, runs.thresholds[rs[0].run_key], runs.regime) for rs in by_seed.values()]
         records = [r for rs in by_seed.values() for r in rs]
@@ -118,7 +143,10 @@ def collect_cells(runs: StudyRuns, analysis: AnalysisConfig, seed: int = 0) -> l
             km=kaplan_meier(needed, reached, analysis.quantiles, analysis.confidence),
         )
         if runs.regime == "fixed":
-            sizes, success = _success_matrix(by_seed, runs.thresholds)
+            if analysis.sequential is not None and analysis.sequential.sizes == "bisect":
+                sizes, success = _implied_success_matrix(by_seed, runs.thresholds, grid_sizes.get(cell, set()))
+            else:
+                sizes, success = _success_matrix(by_seed, runs.thresholds)
             entry.sizes, entry.success = sizes, success
             if sizes:
                 entry.n_star = n_star(

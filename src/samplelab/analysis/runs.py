@@ -9,6 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from samplelab.core.errors import ConfigError
+from samplelab.ledger.leases import failed_runs
 from samplelab.ledger.store import ResultStore, RunRecord
 from samplelab.models.base import AttentionMap, Embeddings, has_hook
 from samplelab.spec.run_config import N_TRAIN
@@ -24,6 +25,7 @@ class StudyRuns:
     study: Study
     records: list[RunRecord]
     thresholds: dict[str, float]  # run_key -> threshold (task units)
+    failed: frozenset[str] = frozenset()  # keys of the study's runs whose ensemble failed every attempt
 
     @property
     def cell_keys(self) -> list[str]:
@@ -49,7 +51,8 @@ def load_study_runs(study: Study, store: ResultStore, threshold_relative: float 
     specs = {spec.key: spec for spec in study.runs} | refinement_specs(study, stored)
     records = [r for r in stored if r.run_key in specs]
     thresholds = {r.run_key: specs[r.run_key].config.measurement.threshold_for(r.baseline) for r in records}
-    runs = StudyRuns(study, records, thresholds)
+    failed = frozenset(key for key, _, _ in failed_runs(store, specs))
+    runs = StudyRuns(study, records, thresholds, failed)
     return runs if threshold_relative is None else runs.at_threshold_relative(threshold_relative)
 
 

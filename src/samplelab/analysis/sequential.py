@@ -5,7 +5,9 @@ and judges every claim still open at confidence 1 − αₖ (:mod:`samplelab.sta
 A claim stops at the first look whose verdict is decided, or whose projected last-look
 interval could not decide it (futile), or at the last look. A look whose runs are not all
 stored for a claim's cells — its budget was spent, or it is not trained yet — ends the
-claim at the look before it (``budget``).
+claim at the look before it (``budget``; ``failed`` where every missing run failed every
+attempt). With bisected sizes (:mod:`samplelab.analysis.bisection`) a look needs only the
+runs its bisection asks for: it is complete when no probe is left.
 
 The judgement reads the store alone, and a look reads only its own seeds: a study run until
 decided and the same study run whole get the same verdicts, and the planner
@@ -19,6 +21,7 @@ from dataclasses import dataclass, replace
 
 from scipy.stats import norm, t
 
+from samplelab.analysis.bisection import next_probes, threshold_fractions
 from samplelab.analysis.judging import Judgement, judge_claims, theory_verdicts_as_judged
 from samplelab.analysis.runs import StudyRuns
 from samplelab.spec.analysis import AnalysisConfig
@@ -46,7 +49,6 @@ class SequentialState:
 
     claims: list[dict]
     open_cells: set[tuple]
-    looks: list[Look]
 
 
 def study_seeds(study: Study) -> list[int]:
@@ -138,16 +140,19 @@ def judge_looks(
             if open_keys is not None and key not in open_keys:
                 continue
             cells.setdefault(key, _cells(study, selectors))
-            complete = all(
-                s.key in stored for s in study.runs if s.seed in chosen and cell_point(s.point) in cells[key]
-            )
-            stopped = look_decision(claim, look, last, analysis.sequential.futility) if complete else "budget"
-            if stopped == "budget" and key in final:
-                final[key]["sequential"]["stopped"] = "budget"  # judged at the look before: undecided there
+            missing = _missing(study, runs, analysis, chosen, cells[key], stored)
+            failed = len(missing) if missing and missing <= runs.failed else 0  # else a budget stopped the look
+            stopped = look_decision(claim, look, last, analysis.sequential.futility) if not missing else "budget"
+            if stopped == "budget" and key in final:  # judged at the look before: undecided there
+                final[key]["sequential"]["stopped"] = "failed" if failed else "budget"
+                if failed:
+                    reasons = [final[key]["reason"], _failed_reason(failed, look)]
+                    final[key]["reason"] = "; ".join(r for r in reasons if r)
                 continue
             if stopped == "budget":
-                stopped = "incomplete"
-                claim.update(verdict="inconclusive", reason=f"look {look.number}'s runs are not all stored")
+                stopped = "failed" if failed else "incomplete"
+                reason = _failed_reason(failed, look) if failed else f"look {look.number}'s runs are not all stored"
+                claim.update(verdict="inconclusive", reason=reason)
             elif stopped in ("open", "futile") and claim["verdict"] != "inconclusive":
                 claim.update(verdict="inconclusive", reason="an interim look decides only on two-sided intervals")
             interval = "exact" if claim["kind"] in EXACT_KINDS else at_level.interval
@@ -157,7 +162,22 @@ def judge_looks(
             k for k in (seen if open_keys is None else open_keys) if final[k]["sequential"]["stopped"] == "open"
         }
     open_cells = set().union(*(cells[k] for k in open_keys or ()))
-    return SequentialState(list(final.values()), open_cells, looks)
+    return SequentialState(list(final.values()), open_cells)
+
+
+def _missing(
+    study: Study, runs: StudyRuns, analysis: AnalysisConfig, seeds: set[int], cells: set[tuple], stored: set[str]
+) -> set[str]:
+    """Keys of the runs a look needs in ``cells`` that are not stored: every size of its
+    seeds, or with bisected sizes the next probes (:mod:`samplelab.analysis.bisection`)."""
+    specs = [s for s in study.runs if s.seed in seeds and cell_point(s.point) in cells]
+    if analysis.sequential.sizes == "bisect":
+        return {s.key for s in next_probes(specs, runs, threshold_fractions(analysis))}
+    return {s.key for s in specs if s.key not in stored}
+
+
+def _failed_reason(failed: int, look: Look) -> str:
+    return f"{failed} of look {look.number}'s runs failed every attempt (the store's failed_runs table)"
 
 
 def two_sided(claim: dict) -> bool:

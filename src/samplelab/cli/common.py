@@ -71,6 +71,22 @@ def exit_on_interrupt(signum: int, frame: object) -> None:
     os._exit(130)
 
 
+def check_bisected_threshold(study, threshold_relative: float | None) -> None:
+    """A study trained with bisected sizes is read only at the thresholds it was bisected at."""
+    from samplelab.analysis.bisection import threshold_fractions
+
+    sequential = study.analysis.sequential
+    if threshold_relative is None or sequential is None or sequential.sizes != "bisect":
+        return
+    followed = [f for f in threshold_fractions(study.analysis) if f is not None]
+    if threshold_relative not in followed:
+        raise ConfigError(
+            f"--threshold-relative {threshold_relative:g}: {study.name} bisects its sizes at the thresholds its "
+            f"analysis reads (its own and {', '.join(f'{f:g}' for f in followed) or 'no other'}); at another the "
+            'untrained sizes are not implied — fix: use one of those, or train its whole grid (sizes = "grid")'
+        )
+
+
 def load_runs(
     study_file: Path, profile: str | None, store: Path, threshold_relative: float | None, *, required: bool = False
 ):
@@ -82,6 +98,7 @@ def load_runs(
     from samplelab.spec.study import load_study
 
     study = load_study(study_file, profile)
+    check_bisected_threshold(study, threshold_relative)
     with open_store(store, must_exist=True) as results:
         runs = load_study_runs(study, results, threshold_relative)
         stored = [p for name, p, _ in results.studies() if name == study.name and p != study.profile]

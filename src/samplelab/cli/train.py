@@ -140,7 +140,7 @@ def run(
     from samplelab.sweep.ensembles import pending_runs, planned_ensembles
     from samplelab.sweep.executors import make_executor
     from samplelab.sweep.runner import run_study
-    from samplelab.sweep.sequential import look_runs, run_until_decided
+    from samplelab.sweep.sequential import look_rounds, look_runs, run_until_decided
 
     study = load_study(study_file, profile)
     if until_decided and study.analysis.sequential is None:
@@ -153,11 +153,15 @@ def run(
     with open_store(store) as results:
         if dry_run and until_decided:
             first = look_runs(study, study_looks(study)[0].seeds, None)
+            bisect = study.analysis.sequential.sizes == "bisect"
+            first = next(look_rounds(study, results, first, bisect), []) if bisect else first
             stored = len(results.finished_keys(s.key for s in first))
+            what = "round trains" if bisect else "look trains"
             console.print(
-                f"{study.name} [{study.profile}]: until decided, the first look trains {len(first) - stored} of its "
-                f"{len(first)} runs ({stored} already stored); later looks add seeds where claims stay open, up to "
-                f"{len(study.runs)} runs",
+                f"{study.name} [{study.profile}]: until decided, the first {what} {len(first) - stored} of its "
+                f"{len(first)} runs ({stored} already stored); "
+                + ("later rounds bisect each seed's sizes, " if bisect else "")
+                + f"later looks add seeds where claims stay open, up to {len(study.runs)} runs",
                 markup=False,
             )
             return
@@ -211,7 +215,7 @@ def print_sequential_outcome(study, outcome, out=console) -> None:
     """One line: the looks a sequential run trained and why it stopped."""
     steps = sum(s.config.training.steps for s in study.runs)
     rounds = ", ".join(str(len(r)) for r in outcome.rounds)
-    looks = f"looks of {rounds} runs" if rounds else "no look trained"
+    looks = f"rounds of {rounds} runs" if rounds else "no look trained"
     why = {"decided": "no claim left open", "last look": "the last look judged", "budget": "budget spent"}
     out.print(
         f"until decided: {looks}; {why[outcome.stopped]}; {outcome.stored_runs}/{len(study.runs)} "

@@ -24,7 +24,7 @@ from pydantic import Field, field_validator, model_validator
 from samplelab.core.errors import ConfigError
 from samplelab.core.registry import StrictConfig
 from samplelab.core.run_fields import SCALAR_COLUMNS
-from samplelab.spec.claims import ClaimConfig
+from samplelab.spec.claims import OUTCOME_NAMES, ClaimConfig
 from samplelab.spec.run_config import N_TRAIN
 from samplelab.stats.theory import expression_names
 
@@ -145,16 +145,21 @@ class SequentialConfig(StrictConfig):
     look, projected from this one, could not decide it (``futility``).
     """
 
-    looks: list[int] = Field(min_length=1, description="seed counts of the interim looks, increasing")
+    looks: list[int] = Field(description="seed counts of the interim looks, increasing ([]: only the last look)")
     alpha: list[float] | None = Field(
         None, description="the error rate each look spends, interim looks then the last; sum = 1 − confidence"
     )
     futility: bool = Field(True, description="stop a claim whose projected last-look interval decides nothing")
+    sizes: Literal["grid", "bisect"] = Field(
+        "grid",
+        description="fixed regime: train every training-set size of a seed's cell (grid), or bisect the sizes "
+        "for each seed's first that reaches each threshold the analysis reads",
+    )
 
     @field_validator("looks")
     @classmethod
     def _increasing(cls, value: list[int]) -> list[int]:
-        if value[0] < 2 or any(b <= a for a, b in itertools.pairwise(value)):
+        if (value and value[0] < 2) or any(b <= a for a, b in itertools.pairwise(value)):
             raise ValueError(f"looks {value} must be increasing seed counts of at least 2 — fix: e.g. [3]")
         return value
 
@@ -195,12 +200,16 @@ class AnalysisConfig(StrictConfig):
         return value
 
 
-def check_sequential(analysis: AnalysisConfig, seeds: int) -> None:
-    """Check the sequential looks against the study's seed count and confidence; raise a one-line ConfigError."""
+def check_sequential(analysis: AnalysisConfig, seeds: int, grid: dict[str, list] | None = None,
+                     regime: str = "fixed") -> None:  # fmt: skip
+    """Check the sequential looks against the study's seed count and confidence, and bisected
+    sizes against its grid and what it reads; raise a one-line ConfigError."""
     sequential = analysis.sequential
     if sequential is None:
         return
-    if sequential.looks[-1] >= seeds:
+    if sequential.sizes == "bisect":
+        _check_bisect(analysis, grid or {}, regime)
+    if sequential.looks and sequential.looks[-1] >= seeds:
         raise ConfigError(
             f"analysis.sequential.looks: {sequential.looks} must stay below the study's {seeds} seeds (the last "
             f"look is all of them) — fix: drop the looks ≥ {seeds}, or raise seeds"
@@ -216,6 +225,37 @@ def check_sequential(analysis: AnalysisConfig, seeds: int) -> None:
             raise ConfigError(
                 f"analysis.sequential.alpha: {sequential.alpha} sums to {sum(sequential.alpha):.4g}, not 1 − "
                 f"confidence = {total:.4g} — fix: spend exactly the error rate"
+            )
+
+
+def _check_bisect(analysis: AnalysisConfig, grid: dict[str, list], regime: str) -> None:
+    """Bisected sizes leave most sizes of a seed untrained: only data needed (n*, its median) and
+    whether a seed reaches the threshold are implied at every size (docs/analysis.md)."""
+    where = "analysis.sequential.sizes"
+    if regime != "fixed" or not any(N_TRAIN in key.split(",") for key in grid):
+        raise ConfigError(
+            f'{where}: "bisect" needs the fixed regime and a training.n_train grid axis — fix: use "grid"'
+        )
+    reading = [(f"analysis.fits[{i}]", f.y) for i, f in enumerate(analysis.fits)]
+    for i, fit in enumerate(analysis.fits):
+        for value in [] if fit.theory is None else fit.theory.variables.values():
+            for path in [value] if isinstance(value, str) else value:
+                if path.startswith("measured."):
+                    reading.append((f"analysis.fits[{i}].theory", f"{path} (measured on the runs)"))
+    for i, claim in enumerate(analysis.claims):
+        if claim.kind in ("reached", "not_reached"):
+            continue
+        read = f"the outcome {claim.of}" if claim.kind == "paired" or claim.of in OUTCOME_NAMES else claim.y
+        reading.append((f"analysis.claims[{i}]", read))
+    if analysis.model_selection is not None:
+        reading.append(("analysis.model_selection", "every candidate at every size"))
+    if analysis.outcomes:
+        reading.append(("analysis.outcomes", "the outcomes at every grid point"))
+    for entry, y in reading:
+        if y not in ("n_star", "km_median"):
+            raise ConfigError(
+                f'{where}: "bisect" trains a seed only at the sizes that bracket its data needed, but {entry} reads '
+                f'{y} — fix: use "grid", or read n_star or km_median'
             )
 
 

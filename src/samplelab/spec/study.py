@@ -358,5 +358,5 @@ def expand_study(study: StudyFile, profile: str, source: str) -> Study:
     check_model_selection(study.analysis, grid, runs[0].config.training.regime, validation_size)
     check_claims(study.analysis.claims, grid, runs[0].config.training.regime, study.analysis.outcomes, validation_size)
     check_thresholds(study.analysis, max(r.config.training.stop_below_relative or 0.0 for r in runs))
-    check_sequential(study.analysis, len(seeds))
+    check_sequential(study.analysis, len(seeds), grid, runs[0].config.training.regime)
     return Study(study.name, profile, study.description, grid, runs, source, study.analysis)

@@ -26,7 +26,7 @@ from samplelab.analysis.runs import grid_run_by_cell_and_seed, load_study_runs
 from samplelab.ledger.store import ResultStore
 from samplelab.spec.study import REFINEMENT_KEY, RunSpec, Study, cell_point, with_n_train
 from samplelab.sweep.ensembles import DEFAULT_MAX_ENSEMBLE
-from samplelab.sweep.runner import RunProgress, train_runs
+from samplelab.sweep.runner import RunProgress, register_runs, train_runs
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def refine_n_star(
         if not specs:
             return history
         # Register every added run, even one another study already trained (same key).
-        store.register_study(study.name, study.profile, [(s.key, s.point) for s in specs], study.source, study.text)
+        register_runs(study, specs, store)
         train_runs(specs, store, max_ensemble=max_ensemble, progress=progress)  # only those not yet stored
     history.append(plan_round(study, store, ratio, max_rounds + 1)[1])
     return history

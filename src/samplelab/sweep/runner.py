@@ -50,12 +50,16 @@ def run_study(
     max_retries: int = DEFAULT_MAX_RETRIES,
 ) -> int:
     """Train every unstored run of ``study`` into ``store``; returns the number this call stored."""
-    store.register_study(
-        study.name, study.profile, [(spec.key, spec.point) for spec in study.runs], study.source, study.text
-    )
+    register_runs(study, study.runs, store)
     return train_runs(
         study.runs, store, max_ensemble=max_ensemble, progress=progress, executor=executor, max_retries=max_retries
     )
+
+
+def register_runs(study: Study, runs: list[RunSpec], store: ResultStore) -> None:
+    """Record in ``store`` that ``runs`` belong to ``study`` (its name, profile and source),
+    whether or not they are trained yet, or were stored by another study with the same keys."""
+    store.register_study(study.name, study.profile, [(s.key, s.point) for s in runs], study.source, study.text)
 
 
 def train_runs(

@@ -8,28 +8,35 @@ ensembles are planned from the round's own runs, which the looks before decide f
 runs they read: a run killed at any moment and resumed plans the same rounds and ends with
 the rows of an uninterrupted one.
 
+With ``sizes = "bisect"`` a look is trained in rounds: each bisects the training-set sizes
+of the look's seeds (:mod:`samplelab.analysis.bisection`), and round k is planned from the
+runs of rounds before it alone, so a resumed run retrains the round it was killed in whole.
+
 A budget (``max_runs`` stored runs of the study, or ``max_minutes`` of this call) is
-checked before each look: a look that would exceed it is not trained, and its claims stop
+checked before each round: a round that would exceed it is not trained, and its claims stop
 at the look before, marked ``budget``.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 
+from samplelab.analysis.bisection import next_probes, threshold_fractions
 from samplelab.analysis.runs import load_study_runs
 from samplelab.analysis.sequential import judge_looks, study_looks
 from samplelab.ledger.store import ResultStore
 from samplelab.spec.study import RunSpec, Study, cell_point
 from samplelab.sweep.ensembles import DEFAULT_MAX_ENSEMBLE
 from samplelab.sweep.executors import Executor
-from samplelab.sweep.runner import DEFAULT_MAX_RETRIES, RunProgress, train_runs
+from samplelab.sweep.runner import DEFAULT_MAX_RETRIES, RunProgress, register_runs, train_runs
 
 
 @dataclass
 class SequentialOutcome:
-    """What a sequential run did: per look trained, its runs (``[]``: nothing left open);
+    """What a sequential run did: per round trained (a look, or a look's bisection round), its
+    runs;
     why it stopped; and the runs and model-steps the whole study has stored."""
 
     rounds: list[list[RunSpec]] = field(default_factory=list)
@@ -45,6 +52,28 @@ def look_runs(study: Study, seeds: tuple[int, ...], cells: set[tuple] | None) ->
     return [s for s in study.runs if s.seed in chosen and (cells is None or cell_point(s.point) in cells)]
 
 
+def look_rounds(study: Study, store: ResultStore, specs: list[RunSpec], bisect: bool) -> Iterator[list[RunSpec]]:
+    """A look's rounds: its runs at once; with bisected sizes, each round's probes
+    (:func:`~samplelab.analysis.bisection.next_probes`) until none is left. Round k's
+    probes are planned from the runs of rounds 1 … k − 1 alone, so a resumed look replays
+    the rounds its stored runs finished and retrains the round it was killed in whole (the
+    same ensembles). A probe that failed every attempt is not asked for again in this call
+    (a later call retries it, as ``samplelab run`` retries failed runs)."""
+    if not bisect:
+        yield specs
+        return
+    fractions = threshold_fractions(study.analysis)
+    planned: set[str] = set()
+    while True:
+        runs = load_study_runs(study, store)
+        earlier = replace(runs, records=[r for r in runs.records if r.run_key in planned])
+        probes = [s for s in next_probes(specs, earlier, fractions) if s.key not in planned]
+        if not probes:
+            return
+        yield probes
+        planned |= {s.key for s in probes}
+
+
 def run_until_decided(
     study: Study,
     store: ResultStore,
@@ -57,12 +86,11 @@ def run_until_decided(
     max_retries: int = DEFAULT_MAX_RETRIES,
 ) -> SequentialOutcome:
     """Train the study look by look until no claim is open (module docstring)."""
-    store.register_study(
-        study.name, study.profile, [(spec.key, spec.point) for spec in study.runs], study.source, study.text
-    )
+    register_runs(study, study.runs, store)
     began = time.perf_counter()
     outcome = SequentialOutcome()
     looks = study_looks(study)
+    bisect = study.analysis.sequential.sizes == "bisect"
     cells: set[tuple] | None = None
     previous: tuple[int, ...] = ()
     for look in looks:
@@ -73,17 +101,20 @@ def run_until_decided(
             cells = state.open_cells
         specs = look_runs(study, look.seeds[len(previous) :], cells)  # only the look's new seeds
         previous = look.seeds
-        finished = store.finished_keys(s.key for s in study.runs)
-        new = sum(s.key not in finished for s in specs)
-        over_runs = max_runs is not None and len(finished) + new > max_runs
-        over_minutes = max_minutes is not None and (time.perf_counter() - began) / 60 > max_minutes
-        if new and (over_runs or over_minutes):
-            outcome.stopped = "budget"
+        for chosen in look_rounds(study, store, specs, bisect):
+            finished = store.finished_keys(s.key for s in study.runs)
+            new = sum(s.key not in finished for s in chosen)
+            over_runs = max_runs is not None and len(finished) + new > max_runs
+            over_minutes = max_minutes is not None and (time.perf_counter() - began) / 60 > max_minutes
+            if new and (over_runs or over_minutes):
+                outcome.stopped = "budget"
+                break
+            outcome.rounds.append(chosen)
+            outcome.trained += train_runs(
+                chosen, store, max_ensemble=max_ensemble, progress=progress, executor=executor, max_retries=max_retries
+            )
+        if outcome.stopped == "budget":
             break
-        outcome.rounds.append(specs)
-        outcome.trained += train_runs(
-            specs, store, max_ensemble=max_ensemble, progress=progress, executor=executor, max_retries=max_retries
-        )
     else:
         outcome.stopped = "last look"
     finished = store.finished_keys(s.key for s in study.runs)

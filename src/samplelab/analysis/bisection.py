@@ -1,0 +1,67 @@
+"""Bisected training-set sizes (``[analysis.sequential] sizes = "bisect"``; docs/analysis.md,
+"Bisected sizes").
+
+In the fixed regime a seed's data needed in a cell is the least training-set size whose run
+ends at or below the threshold. Where reaching it is monotone in the size (a seed that
+reaches it at n reaches it at every larger size of its cell), bisection over the cell's M
+sorted sizes finds that least size, or that none reaches it, by training at most
+⌈log₂(M + 1)⌉ of them per threshold, and implies the outcome at every other size. A seed is
+bisected for each threshold the analysis reads; the runs are the union of the probes.
+
+The next probes are a function of the stored runs alone, so a planner that trains them,
+round after round, plans the same rounds when it is resumed; and a judgement finds a look
+complete exactly when no probe is left.
+"""
+
+from __future__ import annotations
+
+import math
+
+from samplelab.analysis.runs import StudyRuns
+from samplelab.ledger.store import RunRecord
+from samplelab.spec.analysis import AnalysisConfig
+from samplelab.spec.study import RunSpec, cell_point
+
+
+def threshold_fractions(analysis: AnalysisConfig) -> list[float | None]:
+    """The thresholds the analysis reads: the study's own (``None``), then each distinct
+    ``threshold_relative`` of its fits and claims."""
+    fractions = [entry.threshold_relative for entry in [*analysis.fits, *analysis.claims]]
+    return list(dict.fromkeys([None, *fractions]))
+
+
+def next_probes(specs: list[RunSpec], runs: StudyRuns, fractions: list[float | None]) -> list[RunSpec]:
+    """The runs of ``specs`` that bisection trains next: per (cell, seed) and threshold, the
+    middle size of the bracket the stored runs leave open ([] when every seed's least
+    reaching size, or that none reaches, is known). The thresholds are the study's own,
+    whatever ``runs`` was loaded with. A probe that failed every attempt is returned again:
+    the caller stops on it."""
+    by_key = {record.run_key: record for record in runs.records}
+    groups: dict[tuple, list[RunSpec]] = {}
+    for spec in specs:
+        groups.setdefault((cell_point(spec.point), spec.seed), []).append(spec)
+    probes: set[str] = set()
+    for group in groups.values():
+        group.sort(key=lambda spec: spec.config.training.n_train)
+        for fraction in fractions:
+            low, high = 0, len(group)  # the least reaching index lies in [low, high]; high = len: none reaches
+            while low < high:
+                middle = (low + high) // 2
+                record = by_key.get(group[middle].key)
+                if record is None:
+                    probes.add(group[middle].key)
+                    break
+                if reached(group[middle], record, fraction):
+                    high = middle
+                else:
+                    low = middle + 1
+    return [spec for spec in specs if spec.key in probes]
+
+
+def reached(spec: RunSpec, record: RunRecord, fraction: float | None) -> bool:
+    """Whether the run ended at or below the study's threshold (``None``) or ``fraction`` of its
+    baseline (whatever thresholds a :class:`StudyRuns` was loaded with); a diverged run did not."""
+    threshold = (
+        spec.config.measurement.threshold_for(record.baseline) if fraction is None else fraction * record.baseline
+    )
+    return math.isfinite(record.final_metric) and record.final_metric <= threshold
