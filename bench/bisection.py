@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from samplelab.analysis.bisection import next_probes, threshold_fractions
+from samplelab.analysis.bisection import next_probes
 from samplelab.analysis.cells import group_cells
 from samplelab.analysis.document import analyze_study
 from samplelab.analysis.runs import load_study_runs
@@ -39,7 +39,7 @@ def main() -> None:
     fixed = whole_study.analysis.model_copy(update={"sequential": None})
     bisected = whole_study.analysis.model_copy(update={"sequential": SequentialConfig(looks=[], sizes="bisect")})
     whole_study, study = replace(whole_study, analysis=fixed), replace(whole_study, analysis=bisected)
-    fractions = threshold_fractions(bisected)
+    fractions = bisected.threshold_fractions
     with ResultStore(args.store) as whole, tempfile.TemporaryDirectory() as folder:
         full = load_study_runs(whole_study, whole)
         by_key = {record.run_key: record for record in full.records}

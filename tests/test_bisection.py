@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from samplelab.analysis.bisection import next_probes, threshold_fractions
+from samplelab.analysis.bisection import next_probes
 from samplelab.analysis.cells import _implied_success_matrix, collect_cells
 from samplelab.analysis.runs import load_study_runs
 from samplelab.core.errors import ConfigError
@@ -90,7 +90,7 @@ def test_bisected_sizes_imply_the_whole_grids_cells(study_file, tmp_path):
     is monotone in the size the bisected cells (sizes implied) equal the whole grid's."""
     whole_study = load_study(study_file(STUDY))
     bisected = load_study(study_file(STUDY, BISECT))
-    fractions = threshold_fractions(bisected.analysis)
+    fractions = bisected.analysis.threshold_fractions
     assert fractions == [None, 0.4]
     with ResultStore(tmp_path / "whole.sqlite") as whole, ResultStore(tmp_path / "bisected.sqlite") as part:
         run_study(whole_study, whole, max_ensemble=20)
@@ -147,7 +147,7 @@ def test_until_decided_bisects_in_rounds_and_a_stopped_run_resumes_to_the_same_s
         assert len(outcome.rounds[0]) == 8  # round 1: the middle size of every (cell, seed)
         assert {s.config.training.n_train for s in outcome.rounds[0]} == {8}
         assert outcome.stored_runs < 40 and outcome.stored_runs == sum(len(r) for r in outcome.rounds)
-        assert not next_probes(study.runs, load_study_runs(study, straight), threshold_fractions(study.analysis))
+        assert not next_probes(study.runs, load_study_runs(study, straight), study.analysis.threshold_fractions)
 
         first = run_until_decided(study, stopped, max_runs=len(outcome.rounds[0]) + 1, max_ensemble=6)
         assert first.stopped == "budget" and first.stored_runs == 8

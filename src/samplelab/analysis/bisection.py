@@ -19,15 +19,7 @@ import math
 
 from samplelab.analysis.runs import StudyRuns
 from samplelab.ledger.store import RunRecord
-from samplelab.spec.analysis import AnalysisConfig
 from samplelab.spec.study import RunSpec, cell_point
-
-
-def threshold_fractions(analysis: AnalysisConfig) -> list[float | None]:
-    """The thresholds the analysis reads: the study's own (``None``), then each distinct
-    ``threshold_relative`` of its fits and claims."""
-    fractions = [entry.threshold_relative for entry in [*analysis.fits, *analysis.claims]]
-    return list(dict.fromkeys([None, *fractions]))
 
 
 def next_probes(specs: list[RunSpec], runs: StudyRuns, fractions: list[float | None]) -> list[RunSpec]:

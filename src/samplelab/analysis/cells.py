@@ -125,8 +125,8 @@ def _success_matrix(by_seed: dict[int, list[RunRecord]], thresholds: dict[str, f
 def collect_cells(runs: StudyRuns, analysis: AnalysisConfig, seed: int = 0) -> list[Cell]:
     """Measure each seed of each cell (and n* in the fixed regime), with the study's statistics settings."""
     cells = []
-    grid_sizes: dict[tuple, set[int]] = {}
-    for spec in runs.study.runs:
+    grid_sizes: dict[tuple, set[int]] = {}  # bisected: each cell's training-set sizes, trained or not
+    for spec in runs.study.runs if analysis.bisected else ():
         grid_sizes.setdefault(tuple(spec.point.get(k) for k in runs.cell_keys), set()).add(spec.config.training.n_train)
     for index, (cell, by_seed) in enumerate(group_cells(runs)):
         measured = [_seed_measure(rs, runs.thresholds[rs[0].run_key], runs.regime) for rs in by_seed.values()]
@@ -143,7 +143,7 @@ def collect_cells(runs: StudyRuns, analysis: AnalysisConfig, seed: int = 0) -> l
             km=kaplan_meier(needed, reached, analysis.quantiles, analysis.confidence),
         )
         if runs.regime == "fixed":
-            if analysis.sequential is not None and analysis.sequential.sizes == "bisect":
+            if analysis.bisected:
                 sizes, success = _implied_success_matrix(by_seed, runs.thresholds, grid_sizes.get(cell, set()))
             else:
                 sizes, success = _success_matrix(by_seed, runs.thresholds)

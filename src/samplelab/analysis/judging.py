@@ -47,12 +47,11 @@ def judge_claims(runs: StudyRuns, analysis: AnalysisConfig, seed: int = 0, *, an
     resampler = SeedResampler((r.seed for r in runs.records), analysis.bootstrap, np.random.default_rng([seed, 7]))
     outcomes = cell_outcomes(runs, analysis, seed) if analysis.outcomes else []
     at_threshold: dict[float | None, ClaimData] = {}
-    for fraction in [None, *(entry.threshold_relative for entry in [*analysis.fits, *analysis.claims])]:
-        if fraction not in at_threshold:
-            measured = runs if fraction is None else runs.at_threshold_relative(fraction)
-            cells = collect_cells(measured, analysis, seed)
-            documents = [_cell_json(cell, analysis.delta) for cell in cells]
-            at_threshold[fraction] = ClaimData(measured, cells, documents, outcomes, analysis, resampler)
+    for fraction in analysis.threshold_fractions:
+        measured = runs if fraction is None else runs.at_threshold_relative(fraction)
+        cells = collect_cells(measured, analysis, seed)
+        documents = [_cell_json(cell, analysis.delta) for cell in cells]
+        at_threshold[fraction] = ClaimData(measured, cells, documents, outcomes, analysis, resampler)
     fits = []
     for index, fit in enumerate(analysis.fits):
         data = at_threshold[fit.threshold_relative]

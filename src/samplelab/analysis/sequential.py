@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from scipy.stats import norm, t
 
-from samplelab.analysis.bisection import next_probes, threshold_fractions
+from samplelab.analysis.bisection import next_probes
 from samplelab.analysis.judging import Judgement, judge_claims, theory_verdicts_as_judged
 from samplelab.analysis.runs import StudyRuns
 from samplelab.spec.analysis import AnalysisConfig
@@ -171,8 +171,8 @@ def _missing(
     """Keys of the runs a look needs in ``cells`` that are not stored: every size of its
     seeds, or with bisected sizes the next probes (:mod:`samplelab.analysis.bisection`)."""
     specs = [s for s in study.runs if s.seed in seeds and cell_point(s.point) in cells]
-    if analysis.sequential.sizes == "bisect":
-        return {s.key for s in next_probes(specs, runs, threshold_fractions(analysis))}
+    if analysis.bisected:
+        return {s.key for s in next_probes(specs, runs, analysis.threshold_fractions)}
     return {s.key for s in specs if s.key not in stored}
 
 

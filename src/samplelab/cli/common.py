@@ -73,12 +73,9 @@ def exit_on_interrupt(signum: int, frame: object) -> None:
 
 def check_bisected_threshold(study, threshold_relative: float | None) -> None:
     """A study trained with bisected sizes is read only at the thresholds it was bisected at."""
-    from samplelab.analysis.bisection import threshold_fractions
-
-    sequential = study.analysis.sequential
-    if threshold_relative is None or sequential is None or sequential.sizes != "bisect":
+    if threshold_relative is None or not study.analysis.bisected:
         return
-    followed = [f for f in threshold_fractions(study.analysis) if f is not None]
+    followed = [f for f in study.analysis.threshold_fractions if f is not None]
     if threshold_relative not in followed:
         raise ConfigError(
             f"--threshold-relative {threshold_relative:g}: {study.name} bisects its sizes at the thresholds its "

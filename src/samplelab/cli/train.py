@@ -153,7 +153,7 @@ def run(
     with open_store(store) as results:
         if dry_run and until_decided:
             first = look_runs(study, study_looks(study)[0].seeds, None)
-            bisect = study.analysis.sequential.sizes == "bisect"
+            bisect = study.analysis.bisected
             first = next(look_rounds(study, results, first, bisect), []) if bisect else first
             stored = len(results.finished_keys(s.key for s in first))
             what = "round trains" if bisect else "look trains"

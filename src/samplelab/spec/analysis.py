@@ -192,6 +192,17 @@ class AnalysisConfig(StrictConfig):
         description="report final outcomes per grid point (accuracy, sparsity, test-loss rise): analysis/outcomes.py",
     )
 
+    @property
+    def threshold_fractions(self) -> list[float | None]:
+        """The thresholds the analysis reads: the study's own (``None``), then each distinct
+        ``threshold_relative`` of its fits and claims."""
+        return list(dict.fromkeys([None, *(entry.threshold_relative for entry in [*self.fits, *self.claims])]))
+
+    @property
+    def bisected(self) -> bool:
+        """Whether its sequential design bisects the training-set sizes (docs/analysis.md, "Bisected sizes")."""
+        return self.sequential is not None and self.sequential.sizes == "bisect"
+
     @field_validator("quantiles")
     @classmethod
     def _probabilities(cls, value: list[float]) -> list[float]:
@@ -207,7 +218,7 @@ def check_sequential(analysis: AnalysisConfig, seeds: int, grid: dict[str, list]
     sequential = analysis.sequential
     if sequential is None:
         return
-    if sequential.sizes == "bisect":
+    if analysis.bisected:
         _check_bisect(analysis, grid or {}, regime)
     if sequential.looks and sequential.looks[-1] >= seeds:
         raise ConfigError(

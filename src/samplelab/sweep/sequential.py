@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
-from samplelab.analysis.bisection import next_probes, threshold_fractions
+from samplelab.analysis.bisection import next_probes
 from samplelab.analysis.runs import load_study_runs
 from samplelab.analysis.sequential import judge_looks, study_looks
 from samplelab.ledger.store import ResultStore
@@ -62,7 +62,7 @@ def look_rounds(study: Study, store: ResultStore, specs: list[RunSpec], bisect: 
     if not bisect:
         yield specs
         return
-    fractions = threshold_fractions(study.analysis)
+    fractions = study.analysis.threshold_fractions
     planned: set[str] = set()
     while True:
         runs = load_study_runs(study, store)
@@ -90,7 +90,7 @@ def run_until_decided(
     began = time.perf_counter()
     outcome = SequentialOutcome()
     looks = study_looks(study)
-    bisect = study.analysis.sequential.sizes == "bisect"
+    bisect = study.analysis.bisected
     cells: set[tuple] | None = None
     previous: tuple[int, ...] = ()
     for look in looks:
