@@ -13,12 +13,13 @@ import pytest
 
 from samplelab.analysis.bisection import next_probes
 from samplelab.analysis.cells import _implied_success_matrix, collect_cells
-from samplelab.analysis.runs import load_study_runs
+from samplelab.analysis.runs import grid_run_by_cell_and_seed, load_study_runs
 from samplelab.core.errors import ConfigError
 from samplelab.ledger.store import ResultStore, RunRecord
-from samplelab.spec.study import cell_point, load_study
-from samplelab.sweep.runner import register_runs, run_study
-from samplelab.sweep.sequential import run_until_decided
+from samplelab.spec.study import REFINEMENT_KEY, cell_point, load_study, with_n_train
+from samplelab.sweep.refine import plan_round
+from samplelab.sweep.runner import register_runs, run_study, train_runs
+from samplelab.sweep.sequential import next_round, run_until_decided
 
 # 2 set sizes × 5 training-set sizes × 4 seeds = 40 runs; the claims read data needed at the
 # study's threshold and at 40% of the baseline.
@@ -135,6 +136,46 @@ def test_bisected_sizes_imply_the_whole_grids_cells(study_file, tmp_path):
         assert seeds_compared >= 8  # of 16 (cell, seed) rows per threshold, most are monotone
 
 
+def test_refine_on_bisected_sizes_trains_only_the_seeds_whose_outcome_is_not_implied(study_file, tmp_path):
+    """A refinement size inside a cell's n* bracket is trained only for the seeds whose other
+    runs do not imply its outcome at every threshold. Trained for every seed in a second
+    store, the others give the outcomes that were implied wherever reaching is monotone."""
+    # n* at half the seeds and 99% of the baseline: reached inside this tiny grid
+    loose = STUDY.replace("threshold_relative = 0.9", "threshold_relative = 0.99")
+    study = load_study(study_file(loose, BISECT, "\n[analysis]\ndelta = 0.5\n"))
+    settings = study.analysis.model_copy(update={"bootstrap": 50})
+    with ResultStore(tmp_path / "some.sqlite") as some, ResultStore(tmp_path / "every.sqlite") as every:
+        run_until_decided(study, some, max_ensemble=20)
+        register_runs(study, study.runs, every)
+        every.write_runs(some.study_runs(study.name, study.profile))
+        specs, statuses = plan_round(study, some, ratio=1.0, round_number=1)
+        base = grid_run_by_cell_and_seed(study)
+        all_specs = [
+            replace(refined, point={**refined.point, REFINEMENT_KEY: 1})
+            for status in statuses
+            if status.added
+            for seed in sorted({s.seed for s in study.runs})
+            for refined in [with_n_train(base[(cell_point(status.point), seed)], status.added)]
+        ]
+        assert {s.key for s in specs} < {s.key for s in all_specs}  # some seeds' outcomes were implied
+        for store, chosen in ((some, specs), (every, all_specs)):
+            register_runs(study, chosen, store)
+            train_runs(chosen, store, max_ensemble=20)
+        for fraction in study.analysis.threshold_fractions:
+            implied, trained = (load_study_runs(study, store) for store in (some, every))
+            if fraction is not None:
+                implied, trained = implied.at_threshold_relative(fraction), trained.at_threshold_relative(fraction)
+            monotone = {key for key, row in _success(trained).items() if row == sorted(row)}
+            for a, b in zip(collect_cells(implied, settings), collect_cells(trained, settings), strict=True):
+                point = cell_point(a.records[0].point)
+                rows = [i for i, seed in enumerate(a.seeds) if (point, seed) in monotone]
+                assert np.array_equal(a.needed[rows], b.needed[rows]) and np.array_equal(
+                    a.reached[rows], b.reached[rows]
+                )
+                if len(rows) == len(a.seeds):
+                    assert a.sizes == b.sizes and np.array_equal(a.success, b.success)
+
+
 def _rows(store: ResultStore, study) -> dict:
     return {r.run_key: (r.status, r.seed, r.test_metric.tolist()) for r in store.study_runs(study.name, study.profile)}
 
@@ -163,7 +204,9 @@ def test_until_decided_bisects_in_rounds_and_a_stopped_run_resumes_to_the_same_s
         by_key = {r.run_key: r for r in straight.study_runs(study.name, study.profile)}
         run_until_decided(study, killed, max_runs=len(outcome.rounds[0]) + 1, max_ensemble=6)
         killed.write_runs([by_key[s.key] for s in outcome.rounds[1][: len(outcome.rounds[1]) // 2]])
+        assert keys([next_round(study, killed)]) == keys(outcome.rounds[1:2])  # what --dry-run shows
         resumed = run_until_decided(study, killed, max_ensemble=6)
+        assert next_round(study, killed) is None
         assert keys(resumed.rounds) == keys(outcome.rounds)
         assert _rows(killed, study) == _rows(straight, study)
         from samplelab.analysis.document import analyze_study

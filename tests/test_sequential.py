@@ -21,8 +21,8 @@ from samplelab.core.errors import ConfigError
 from samplelab.ledger.store import ResultStore
 from samplelab.spec.study import load_study, load_study_text
 from samplelab.stats.bootstrap import student_interval
-from samplelab.stats.sequential import decision_probability, spending
-from samplelab.stats.verdict import Region, verdict
+from samplelab.stats.sequential import decision_probability, rate_decision_probability, spending
+from samplelab.stats.verdict import Region, clopper_pearson, rate_difference_interval, verdict
 from samplelab.sweep.sequential import run_until_decided
 
 # 2 set sizes × 2 training-set sizes × 5 seeds = 20 runs (two cells: one per set size); looks
@@ -198,6 +198,58 @@ def test_student_interval_and_the_futility_prediction():
     assert decision_probability(1.0 + half, (0.9, 1.1), (1.0, np.inf), (3, 5), 9.925, 0.04) == pytest.approx(
         0.5, abs=0.02
     )
+
+
+def _simulated_chance(rates, region, alpha, floor=None, draws=20000, seed=0) -> float:
+    """Monte Carlo of the rate prediction: each rate from its Jeffreys posterior, then the
+    last look's remaining runs from it, judged with the last look's exact interval."""
+    rng = np.random.default_rng(seed)
+    finals = [k + rng.binomial(last - now, rng.beta(k + 0.5, now - k + 0.5, draws)) for k, now, last in rates]
+    runs = [last for _, _, last in rates]
+    decided = 0
+    for final in zip(*finals, strict=True):
+        if len(runs) == 1:
+            interval = clopper_pearson(int(final[0]), runs[0], 1 - alpha)
+        elif floor is not None and final[0] / runs[0] < floor:
+            continue
+        else:
+            interval = rate_difference_interval((int(final[0]), int(final[1])), tuple(runs), 1 - alpha)
+        decided += verdict(interval, region) != "inconclusive"
+    return decided / draws
+
+
+@pytest.mark.parametrize(
+    ("rates", "region", "floor"),
+    [
+        ([(6, 6, 10)], Region(low=0.9), None),  # 10 of 10 is [0.69, 1]: it can only disagree
+        ([(5, 6, 10)], Region(low=0.9), None),
+        ([(30, 30, 50)], Region(low=0.9), None),  # 50 of 50 is [0.925, 1]: agrees
+        ([(6, 6, 10), (0, 6, 10)], Region(low=0.8), 0.9),  # not reached vs a control
+        ([(29, 30, 60), (1, 30, 60)], Region(low=0.8), 0.9),
+        ([(30, 30, 90), (3, 30, 90)], Region(low=0.8), 0.9),
+    ],
+)
+def test_the_rate_futility_prediction_is_exact(rates, region, floor):
+    chance = rate_decision_probability(rates, region, 0.04, floor)
+    assert chance == pytest.approx(_simulated_chance(rates, region, 0.04, floor), abs=0.015)
+
+
+def _reached(runs: int, cells: int) -> dict:
+    interval = list(clopper_pearson(runs, runs, 0.99))
+    judged = verdict(interval, Region(low=0.9))
+    value = {"reached": runs, "seeds": runs, "cells": cells, "estimate": 1.0, "interval": interval, "verdict": judged}
+    return {"kind": "reached", "source": "claim", "reason": None, "region": [0.9, None], "margin": 0.0,
+            "verdict": judged, "values": [value]}  # fmt: skip
+
+
+def test_a_rate_claim_the_last_look_cannot_decide_is_futile():
+    """Every run reached at the first look (the normal prediction saw room above a rate of 1
+    and kept such claims open): 6 of 6 in 2 cells can end at most 10 of 10, [0.69, 1] at 96%,
+    which never agrees; 30 of 30 in 10 cells can end 50 of 50, [0.925, 1], which agrees."""
+    first, last = Look(1, (0, 1, 2), 0.01), Look(2, (0, 1, 2, 3, 4), 0.04)
+    assert look_decision(_reached(6, 2), first, last) == "futile"
+    assert look_decision(_reached(30, 10), first, last) == "open"
+    assert look_decision(_reached(6, 2), first, last, futility=False) == "open"
 
 
 def _rows(path) -> dict:

@@ -50,6 +50,18 @@ def next_probes(specs: list[RunSpec], runs: StudyRuns, fractions: list[float | N
     return [spec for spec in specs if spec.key in probes]
 
 
+def implied(spec: RunSpec, records: list[RunRecord], fractions: list[float | None]) -> bool:
+    """Whether ``records``, the stored runs of ``spec``'s (cell, seed), imply its outcome at
+    every threshold the analysis reads: reached at a size no larger, or not reached at one no
+    smaller, but not both (``samplelab refine`` trains only the seeds where they do not)."""
+    size = spec.config.training.n_train
+    for fraction in fractions:
+        outcomes = [(record.n_train, reached(spec, record, fraction)) for record in records]
+        if any(ok for n, ok in outcomes if n <= size) == any(not ok for n, ok in outcomes if n >= size):
+            return False
+    return True
+
+
 def reached(spec: RunSpec, record: RunRecord, fraction: float | None) -> bool:
     """Whether the run ended at or below the study's threshold (``None``) or ``fraction`` of its
     baseline (whatever thresholds a :class:`StudyRuns` was loaded with); a diverged run did not."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from scipy.stats import norm, t
+from scipy.stats import t
 
 from samplelab.analysis.bisection import next_probes
 from samplelab.analysis.judging import Judgement, judge_claims, theory_verdicts_as_judged
@@ -27,7 +27,7 @@ from samplelab.analysis.runs import StudyRuns
 from samplelab.spec.analysis import AnalysisConfig
 from samplelab.spec.claims import point_matches
 from samplelab.spec.study import REFINEMENT_KEY, Study, cell_point
-from samplelab.stats.sequential import FUTILITY, decision_probability, spending
+from samplelab.stats.sequential import FUTILITY, decision_probability, rate_decision_probability, spending
 from samplelab.stats.verdict import Region
 
 EXACT_KINDS = ("reached", "not_reached")  # exact binomial intervals: valid at any number of seeds
@@ -86,16 +86,19 @@ def _cells(study: Study, selectors: list[dict]) -> set[tuple]:
     return {cell_point(s.point) for s in study.runs if any(point_matches(s.point, w) for w in selectors)}
 
 
-def futile(claim: dict, look: Look, last: Look) -> bool:
+def futile(claim: dict, look: Look, last: Look, delta: float = 0.1) -> bool:
     """Whether the last look is predicted to decide none of the claim's values with
-    probability ``FUTILITY`` or more (:func:`samplelab.stats.sequential.decision_probability`);
+    probability ``FUTILITY`` or more (:func:`samplelab.stats.sequential.decision_probability`;
+    a rate claim's exactly, :func:`~samplelab.stats.sequential.rate_decision_probability`);
     never for a blocked claim, a value without an estimate or one with an open end (a median
-    not reached may close with more seeds)."""
+    not reached may close with more seeds). ``delta``: the analysis' δ (a ``not_reached``
+    claim's control must reach in ≥ 1 − δ of its runs)."""
     if claim["reason"] or not claim["values"]:
         return False
-    exact = claim["kind"] in EXACT_KINDS
-    quantile = norm.ppf(1 - look.alpha / 2) if exact else t.ppf(1 - look.alpha / 2, len(look.seeds) - 1)
     claim_region = Region.from_limits(claim["region"])
+    if claim["kind"] in EXACT_KINDS:
+        return max(_rate_chance(claim, value, claim_region, look, last, delta) for value in claim["values"]) < FUTILITY
+    quantile = t.ppf(1 - look.alpha / 2, len(look.seeds) - 1)
     chances = []
     for value in claim["values"]:
         region = Region.from_limits(value.get("region")) or claim_region
@@ -112,6 +115,15 @@ def futile(claim: dict, look: Look, last: Look) -> bool:
             edges = (allowed.low, allowed.high)
             chances.append(decision_probability(estimate, interval, edges, seeds, quantile, last.alpha))
     return max(chances) < FUTILITY
+
+
+def _rate_chance(claim: dict, value: dict, region: Region, look: Look, last: Look, delta: float) -> float:
+    """The last look's predicted chance of deciding one rate value: each rate's runs grow
+    from its cells × this look's seeds to its cells × the last look's."""
+    rates = [value["control"], value] if claim["kind"] == "not_reached" else [value]
+    counts = [(rate["reached"], rate["seeds"], rate["cells"] * len(last.seeds)) for rate in rates]
+    floor = 1 - delta if claim["kind"] == "not_reached" else None
+    return rate_decision_probability(counts, region, last.alpha, floor)
 
 
 def judge_looks(
@@ -142,7 +154,8 @@ def judge_looks(
             cells.setdefault(key, _cells(study, selectors))
             missing = _missing(study, runs, analysis, chosen, cells[key], stored)
             failed = len(missing) if missing and missing <= runs.failed else 0  # else a budget stopped the look
-            stopped = look_decision(claim, look, last, analysis.sequential.futility) if not missing else "budget"
+            decision = look_decision(claim, look, last, analysis.sequential.futility, analysis.delta)
+            stopped = decision if not missing else "budget"
             if stopped == "budget" and key in final:  # judged at the look before: undecided there
                 final[key]["sequential"]["stopped"] = "failed" if failed else "budget"
                 if failed:
@@ -198,7 +211,7 @@ def two_sided(claim: dict) -> bool:
     return bool(claim["values"])
 
 
-def look_decision(claim: dict, look: Look, last: Look, futility: bool = True) -> str:
+def look_decision(claim: dict, look: Look, last: Look, futility: bool = True, delta: float = 0.1) -> str:
     """Where a claim judged at ``look`` (with :func:`look_analysis`' intervals) stands: ``decided``; at an interim look ``futile`` or ``open``; else ``last look``. An
     interim look decides only a claim that names no reason to doubt it, on two-sided
     intervals (:func:`two_sided`) or exact rate intervals."""
@@ -207,7 +220,7 @@ def look_decision(claim: dict, look: Look, last: Look, futility: bool = True) ->
         return "decided"
     if not interim:
         return "last look"
-    return "futile" if futility and futile(claim, look, last) else "open"
+    return "futile" if futility and futile(claim, look, last, delta) else "open"
 
 
 def look_analysis(analysis: AnalysisConfig, look: Look, last: Look) -> AnalysisConfig:

@@ -134,13 +134,12 @@ def run(
     every cell, then more seeds only where a claim is still undecided (docs/analysis.md,
     "Sequential design").
     """
-    from samplelab.analysis.sequential import study_looks
     from samplelab.ledger.leases import failed_runs
     from samplelab.spec.study import load_study
     from samplelab.sweep.ensembles import pending_runs, planned_ensembles
     from samplelab.sweep.executors import make_executor
     from samplelab.sweep.runner import run_study
-    from samplelab.sweep.sequential import look_rounds, look_runs, run_until_decided
+    from samplelab.sweep.sequential import next_round, run_until_decided
 
     study = load_study(study_file, profile)
     if until_decided and study.analysis.sequential is None:
@@ -152,18 +151,17 @@ def run(
         raise ConfigError("--max-runs/--max-minutes: budgets of the sequential design — fix: add --until-decided")
     with open_store(store) as results:
         if dry_run and until_decided:
-            first = look_runs(study, study_looks(study)[0].seeds, None)
-            bisect = study.analysis.bisected
-            first = next(look_rounds(study, results, first, bisect), []) if bisect else first
-            stored = len(results.finished_keys(s.key for s in first))
-            what = "round trains" if bisect else "look trains"
+            upcoming = next_round(study, results)
+            stored = len(results.finished_keys(s.key for s in upcoming or []))
+            what = "round" if study.analysis.bisected else "look"
             console.print(
-                f"{study.name} [{study.profile}]: until decided, the first {what} {len(first) - stored} of its "
-                f"{len(first)} runs ({stored} already stored); "
-                + ("later rounds bisect each seed's sizes, " if bisect else "")
+                f"{study.name} [{study.profile}]: until decided, "
+                + (f"the next {what} trains {len(upcoming) - stored} of its {len(upcoming)} runs "
+                   f"({stored} already stored); " if upcoming else "every look is trained; ")
+                + ("later rounds bisect each seed's sizes, " if study.analysis.bisected else "")
                 + f"later looks add seeds where claims stay open, up to {len(study.runs)} runs",
                 markup=False,
-            )
+            )  # fmt: skip
             return
         if dry_run:
             pending = pending_runs(study, results)

@@ -18,15 +18,23 @@ Futility: with the estimate and standard error an interim interval implies, the 
 look's estimate is predicted as normal about today's with variance SE² (S − s)/S, and its
 interval's half-width as SE × √(s/S) × z(1 − α_last/2). A claim whose
 predicted probability of being decided at the last look is below ``FUTILITY`` (10%) stops
-*inconclusive*. Stopping for futility never makes a verdict decided, so it cannot raise the
+*inconclusive*. A success rate's interval is exact and bounded, so the normal prediction
+misjudges it (an estimate of 1 has no room above it): a rate claim's prediction is exact
+instead (:func:`rate_decision_probability`): every count the last look's remaining runs
+could add, weighted by its beta-binomial predictive probability under the rate's Jeffreys
+posterior, judged with the last look's own exact interval. Stopping for futility never makes a verdict decided, so it cannot raise the
 error rate (it is non-binding).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 
-from scipy.stats import norm
+import numpy as np
+from scipy.stats import betabinom, norm
+
+from samplelab.stats.verdict import Region, clopper_pearson, rate_difference_interval, verdict
 
 INTERIM_ALPHA = 0.01
 FUTILITY = 0.1  # stop a claim the last look decides with a predicted probability below this
@@ -68,3 +76,36 @@ def decision_probability(
     )
     outside = below(region_low - half) + (1 - below(region_high + half))
     return float(inside + outside)
+
+
+def _predictive(successes: int, trials: int, more: int) -> np.ndarray:
+    """P(j successes in ``more`` further runs), j = 0 … more: the beta-binomial predictive
+    of the rate's Jeffreys posterior Beta(successes + ½, failures + ½)."""
+    return betabinom.pmf(np.arange(more + 1), more, successes + 0.5, trials - successes + 0.5)
+
+
+def rate_decision_probability(
+    rates: list[tuple[int, int, int]], region: Region, alpha_last: float, control_floor: float | None = None
+) -> float:
+    """Predicted probability that the last look decides a rate claim (module docstring).
+
+    ``rates``: (successes, runs now, runs at the last look) of one rate (a ``reached``
+    claim: its Clopper–Pearson interval) or of a control and a rate (``not_reached``: the
+    interval of control − rate, decided only where the control's final rate is at least
+    ``control_floor``)."""
+    confidence = 1 - alpha_last
+    outcomes = [range(last - now + 1) for _, now, last in rates]
+    weights = [_predictive(k, now, last - now) for k, now, last in rates]
+    total = 0.0
+    for added in itertools.product(*outcomes):
+        final = [k + j for (k, _, _), j in zip(rates, added, strict=True)]
+        runs = [last for _, _, last in rates]
+        if len(rates) == 1:
+            interval = clopper_pearson(final[0], runs[0], confidence)
+        elif control_floor is not None and final[0] / runs[0] < control_floor:
+            continue  # the control falls short: judged inconclusive, whatever the interval
+        else:
+            interval = rate_difference_interval((final[0], final[1]), (runs[0], runs[1]), confidence)
+        if verdict(interval, region) != "inconclusive":
+            total += float(np.prod([w[j] for w, j in zip(weights, added, strict=True)]))
+    return total

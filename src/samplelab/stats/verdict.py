@@ -16,6 +16,7 @@ limits; statsmodels' ``newcomb`` uses Wilson's, which are not exact).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -106,6 +107,7 @@ def growth_verdict(gap_interval: tuple | list, gamma_interval: tuple | list, mar
     return "disagrees" if by_gap == by_gamma == "disagrees" else "inconclusive"
 
 
+@functools.lru_cache(maxsize=4096)  # the futility prediction asks for each possible final count
 def clopper_pearson(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
     """The exact (Clopper–Pearson) two-sided interval of a binomial rate; ``(0, 1)`` with no trials."""
     if trials == 0:

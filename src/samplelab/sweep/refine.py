@@ -2,7 +2,8 @@
 
 Each round reads the stored runs, and for every cell whose n* CI is wider than ``ratio``
 (upper ÷ lower) adds one size — the geometric midpoint of the two measured sizes that
-bracket n* — for every seed of the cell. All the round's new runs are trained together:
+bracket n* — for every seed of the cell (with bisected sizes, only for the seeds whose
+outcome there their other runs do not imply). All the round's new runs are trained together:
 runs of one compiled shape form one ensemble (``n_train`` is a per-model input, not a
 shape), so a round costs one compile per distinct cell shape at most.
 
@@ -21,6 +22,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from samplelab.analysis.bisection import implied
 from samplelab.analysis.cells import collect_cells
 from samplelab.analysis.runs import grid_run_by_cell_and_seed, load_study_runs
 from samplelab.ledger.store import ResultStore
@@ -52,6 +54,7 @@ def plan_round(
     runs = load_study_runs(study, store)
     cells = collect_cells(runs, study.analysis)
     base = grid_run_by_cell_and_seed(study)
+    fractions = study.analysis.threshold_fractions if study.analysis.bisected else None
     specs: list[RunSpec] = []
     statuses = []
     for cell in cells:
@@ -75,6 +78,9 @@ def plan_round(
         size = round(math.sqrt(low * high))
         for seed in cell.seeds:
             refined = with_n_train(base[(cell_point(cell.point), seed)], size)
+            own = [record for record in cell.records if record.seed == seed]
+            if fractions and implied(refined, own, fractions):
+                continue  # bisected sizes: this seed's outcome there is implied, not trained
             specs.append(dataclasses.replace(refined, point={**refined.point, REFINEMENT_KEY: round_number}))
         statuses.append(CellStatus(cell.point, estimate.value, estimate.ci, size, ""))
     return specs, statuses

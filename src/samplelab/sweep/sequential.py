@@ -74,6 +74,36 @@ def look_rounds(study: Study, store: ResultStore, specs: list[RunSpec], bisect: 
         planned |= {s.key for s in probes}
 
 
+def planned_rounds(study: Study, store: ResultStore, state: SequentialOutcome) -> Iterator[list[RunSpec]]:
+    """The design's rounds in order, each planned from the store as it is when asked for (the
+    caller trains a round before it asks for the next). Sets ``state.stopped`` to ``last
+    look`` once the last look is reached; a design whose claims are all decided or futile
+    before it ends with ``decided``."""
+    looks = study_looks(study)
+    cells: set[tuple] | None = None
+    previous: tuple[int, ...] = ()
+    for look in looks:
+        if look.number > 1:
+            judged = judge_looks(load_study_runs(study, store), study.analysis, through=look.number - 1)
+            if not judged.open_cells:
+                return
+            cells = judged.open_cells
+        if look.number == len(looks):
+            state.stopped = "last look"
+        specs = look_runs(study, look.seeds[len(previous) :], cells)  # only the look's new seeds
+        previous = look.seeds
+        yield from look_rounds(study, store, specs, study.analysis.bisected)
+
+
+def next_round(study: Study, store: ResultStore) -> list[RunSpec] | None:
+    """The next round ``run_until_decided`` would train on this store (its first round with
+    a run not stored), or ``None`` where the design is complete."""
+    for chosen in planned_rounds(study, store, SequentialOutcome()):
+        if len(store.finished_keys(s.key for s in chosen)) < len(chosen):
+            return chosen
+    return None
+
+
 def run_until_decided(
     study: Study,
     store: ResultStore,
@@ -89,34 +119,18 @@ def run_until_decided(
     register_runs(study, study.runs, store)
     began = time.perf_counter()
     outcome = SequentialOutcome()
-    looks = study_looks(study)
-    bisect = study.analysis.bisected
-    cells: set[tuple] | None = None
-    previous: tuple[int, ...] = ()
-    for look in looks:
-        if look.number > 1:
-            state = judge_looks(load_study_runs(study, store), study.analysis, through=look.number - 1)
-            if not state.open_cells:
-                break
-            cells = state.open_cells
-        specs = look_runs(study, look.seeds[len(previous) :], cells)  # only the look's new seeds
-        previous = look.seeds
-        for chosen in look_rounds(study, store, specs, bisect):
-            finished = store.finished_keys(s.key for s in study.runs)
-            new = sum(s.key not in finished for s in chosen)
-            over_runs = max_runs is not None and len(finished) + new > max_runs
-            over_minutes = max_minutes is not None and (time.perf_counter() - began) / 60 > max_minutes
-            if new and (over_runs or over_minutes):
-                outcome.stopped = "budget"
-                break
-            outcome.rounds.append(chosen)
-            outcome.trained += train_runs(
-                chosen, store, max_ensemble=max_ensemble, progress=progress, executor=executor, max_retries=max_retries
-            )
-        if outcome.stopped == "budget":
+    for chosen in planned_rounds(study, store, outcome):
+        finished = store.finished_keys(s.key for s in study.runs)
+        new = sum(s.key not in finished for s in chosen)
+        over_runs = max_runs is not None and len(finished) + new > max_runs
+        over_minutes = max_minutes is not None and (time.perf_counter() - began) / 60 > max_minutes
+        if new and (over_runs or over_minutes):
+            outcome.stopped = "budget"
             break
-    else:
-        outcome.stopped = "last look"
+        outcome.rounds.append(chosen)
+        outcome.trained += train_runs(
+            chosen, store, max_ensemble=max_ensemble, progress=progress, executor=executor, max_retries=max_retries
+        )
     finished = store.finished_keys(s.key for s in study.runs)
     outcome.stored_runs = len(finished)
     outcome.stored_model_steps = sum(s.config.training.steps for s in study.runs if s.key in finished)
