@@ -9,11 +9,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from samplelab.analysis.document import analyze_study
+from samplelab.analysis.reach import rate_reach, unreachable_agreements
 from samplelab.analysis.runs import load_study_runs
 from samplelab.analysis.sequential import Look, look_decision
 from samplelab.cli import main
@@ -221,7 +223,7 @@ def _simulated_chance(rates, region, alpha, floor=None, draws=20000, seed=0) -> 
 @pytest.mark.parametrize(
     ("rates", "region", "floor"),
     [
-        ([(6, 6, 10)], Region(low=0.9), None),  # 10 of 10 is [0.69, 1]: it can only disagree
+        ([(6, 6, 10)], Region(low=0.9), None),  # 10 of 10 is [0.68, 1]: it can only disagree
         ([(5, 6, 10)], Region(low=0.9), None),
         ([(30, 30, 50)], Region(low=0.9), None),  # 50 of 50 is [0.925, 1]: agrees
         ([(6, 6, 10), (0, 6, 10)], Region(low=0.8), 0.9),  # not reached vs a control
@@ -244,12 +246,29 @@ def _reached(runs: int, cells: int) -> dict:
 
 def test_a_rate_claim_the_last_look_cannot_decide_is_futile():
     """Every run reached at the first look (the normal prediction saw room above a rate of 1
-    and kept such claims open): 6 of 6 in 2 cells can end at most 10 of 10, [0.69, 1] at 96%,
+    and kept such claims open): 6 of 6 in 2 cells can end at most 10 of 10, [0.68, 1] at 96%,
     which never agrees; 30 of 30 in 10 cells can end 50 of 50, [0.925, 1], which agrees."""
     first, last = Look(1, (0, 1, 2), 0.01), Look(2, (0, 1, 2, 3, 4), 0.04)
     assert look_decision(_reached(6, 2), first, last) == "futile"
     assert look_decision(_reached(30, 10), first, last) == "open"
     assert look_decision(_reached(6, 2), first, last, futility=False) == "open"
+
+
+def test_a_dry_run_says_which_rate_claims_the_design_cannot_let_agree(tmp_path, capsys):
+    """qstr_heads' quick design: 2 cells × 5 seeds; 10 of 10 is [0.68, 1] at the last look's
+    96%, so no claim can agree. With 40 seeds the reached claims can (80 of 80: [0.95, 1])."""
+    path = Path(__file__).resolve().parents[1] / "studies" / "qstr_heads.toml"
+    lines = unreachable_agreements(load_study(path, "quick"))
+    assert len(lines) == 4 and all("cannot agree" in line and "can only disagree" in line for line in lines)
+    assert "even 10 of 10 reached is [0.68, 1.00] at 96%" in lines[0] and "agreeing needs 38 of 38" in lines[0]
+    many = load_study_text(path.read_text().replace("[profiles.quick]\nseeds = 5", "[profiles.quick]\nseeds = 40"),
+                           str(path), "quick")  # fmt: skip
+    assert not any("is learnt" in line for line in unreachable_agreements(many))
+    reach = rate_reach(many, many.analysis.claims[0], 0.95, 0.1)
+    assert reach.runs == 80 and reach.verdicts == {"agrees", "disagrees", "inconclusive"}
+    assert reach.runs_to_agree == 36  # 35 of 35 is [0.89997, 1] at 95%, 36 of 36 [0.9026, 1]
+    assert main(["run", str(path), "--profile", "quick", "--dry-run", "--store", str(tmp_path / "s.sqlite")]) == 0
+    assert capsys.readouterr().out.count("cannot agree at this design") == 4
 
 
 def _rows(path) -> dict:

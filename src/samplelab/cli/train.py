@@ -134,6 +134,7 @@ def run(
     every cell, then more seeds only where a claim is still undecided (docs/analysis.md,
     "Sequential design").
     """
+    from samplelab.analysis.reach import unreachable_agreements
     from samplelab.ledger.leases import failed_runs
     from samplelab.spec.study import load_study
     from samplelab.sweep.ensembles import pending_runs, planned_ensembles
@@ -162,8 +163,7 @@ def run(
                 + f"later looks add seeds where claims stay open, up to {len(study.runs)} runs",
                 markup=False,
             )  # fmt: skip
-            return
-        if dry_run:
+        elif dry_run:
             pending = pending_runs(study, results)
             plan = planned_ensembles(study.runs, results, max_ensemble)
             console.print(
@@ -171,6 +171,9 @@ def run(
                 f"already stored, {len(pending)} to train in {len(plan)} ensembles",
                 markup=False,
             )
+        if dry_run:
+            for line in unreachable_agreements(study):
+                console.print(line, markup=False)
             return
         # None: run_study's in-process default, which reports every evaluation to the bar.
         default = backend == Backend.local and workers == 1 and address is None
@@ -214,7 +217,11 @@ def print_sequential_outcome(study, outcome, out=console) -> None:
     steps = sum(s.config.training.steps for s in study.runs)
     rounds = ", ".join(str(len(r)) for r in outcome.rounds)
     looks = f"rounds of {rounds} runs" if rounds else "no look trained"
-    why = {"decided": "no claim left open", "last look": "the last look judged", "budget": "budget spent"}
+    why = {
+        "decided": "no claim left open (each decided or futile)",
+        "last look": "the last look judged",
+        "budget": "budget spent",
+    }
     out.print(
         f"until decided: {looks}; {why[outcome.stopped]}; {outcome.stored_runs}/{len(study.runs)} "
         f"runs and {outcome.stored_model_steps:,}/{steps:,} model-steps of the whole design stored",
