@@ -223,7 +223,7 @@ def _simulated_chance(rates, region, alpha, floor=None, draws=20000, seed=0) -> 
 @pytest.mark.parametrize(
     ("rates", "region", "floor"),
     [
-        ([(6, 6, 10)], Region(low=0.9), None),  # 10 of 10 is [0.68, 1]: it can only disagree
+        ([(6, 6, 10)], Region(low=0.9), None),  # 10 of 10 is [0.68, 1]: it can disagree, not agree
         ([(5, 6, 10)], Region(low=0.9), None),
         ([(30, 30, 50)], Region(low=0.9), None),  # 50 of 50 is [0.925, 1]: agrees
         ([(6, 6, 10), (0, 6, 10)], Region(low=0.8), 0.9),  # not reached vs a control
@@ -259,7 +259,7 @@ def test_a_dry_run_says_which_rate_claims_the_design_cannot_let_agree(tmp_path, 
     96%, so no claim can agree. With 40 seeds the reached claims can (80 of 80: [0.95, 1])."""
     path = Path(__file__).resolve().parents[1] / "studies" / "qstr_heads.toml"
     lines = unreachable_agreements(load_study(path, "quick"))
-    assert len(lines) == 4 and all("cannot agree" in line and "can only disagree" in line for line in lines)
+    assert len(lines) == 4 and all("cannot agree" in line and "it can disagree but not agree" in line for line in lines)
     assert "even 10 of 10 reached is [0.68, 1.00] at 96%" in lines[0] and "agreeing needs 38 of 38" in lines[0]
     many = load_study_text(path.read_text().replace("[profiles.quick]\nseeds = 5", "[profiles.quick]\nseeds = 40"),
                            str(path), "quick")  # fmt: skip

@@ -47,7 +47,7 @@ class RateReach:
                 f"[{self.best[0]:.2f}, {self.best[1]:.2f}] at {level}"
             )
         needs = f"; agreeing needs {self.runs_to_agree} of {self.runs_to_agree}" if self.runs_to_agree else ""
-        can = "it can only disagree" if "disagrees" in self.verdicts else "it can only be inconclusive"
+        can = "it can disagree but not agree" if "disagrees" in self.verdicts else "it can only be inconclusive"
         return f"'{self.label}' cannot agree at this design: {best}, so {can}{needs}"
 
 

@@ -121,7 +121,7 @@ def _rate_chance(claim: dict, value: dict, region: Region, look: Look, last: Loo
     """The last look's predicted chance of deciding one rate value: each rate's runs grow
     from its cells × this look's seeds to its cells × the last look's."""
     rates = [value["control"], value] if claim["kind"] == "not_reached" else [value]
-    counts = [(rate["reached"], rate["seeds"], rate["cells"] * len(last.seeds)) for rate in rates]
+    counts = [(rate["reached"], rate["seeds"], max(rate["seeds"], rate["cells"] * len(last.seeds))) for rate in rates]
     floor = 1 - delta if claim["kind"] == "not_reached" else None
     return rate_decision_probability(counts, region, last.alpha, floor)
 

@@ -76,12 +76,11 @@ def plan_round(
             statuses.append(CellStatus(cell.point, estimate.value, estimate.ci, None, reason))
             continue
         size = round(math.sqrt(low * high))
-        for seed in cell.seeds:
-            refined = with_n_train(base[(cell_point(cell.point), seed)], size)
-            own = [record for record in cell.records if record.seed == seed]
-            if fractions and implied(refined, own, fractions):
-                continue  # bisected sizes: this seed's outcome there is implied, not trained
-            specs.append(dataclasses.replace(refined, point={**refined.point, REFINEMENT_KEY: round_number}))
+        added = [with_n_train(base[(cell_point(cell.point), seed)], size) for seed in cell.seeds]
+        if fractions:  # bisected sizes: train only the seeds whose outcome there is not implied
+            needed = [s for s in added if not implied(s, [r for r in cell.records if r.seed == s.seed], fractions)]
+            added = needed or added  # all implied: a size no run stores is no size of the cell, so train it
+        specs += [dataclasses.replace(s, point={**s.point, REFINEMENT_KEY: round_number}) for s in added]
         statuses.append(CellStatus(cell.point, estimate.value, estimate.ci, size, ""))
     return specs, statuses
 
