@@ -50,16 +50,26 @@ def next_probes(specs: list[RunSpec], runs: StudyRuns, fractions: list[float | N
     return [spec for spec in specs if spec.key in probes]
 
 
+def implied_outcome(known: dict[int, bool], size: int) -> bool | None:
+    """A seed's outcome at ``size`` from its ``known`` outcomes by size: stored, or implied by
+    monotonicity — reached at a smaller size, or not reached at a larger one, but not both
+    (``None``: undetermined)."""
+    if size in known:
+        return known[size]
+    reached_below = any(ok for n, ok in known.items() if n < size)
+    missed_above = any(not ok for n, ok in known.items() if n > size)
+    return reached_below if reached_below != missed_above else None
+
+
 def implied(spec: RunSpec, records: list[RunRecord], fractions: list[float | None]) -> bool:
-    """Whether ``records``, the stored runs of ``spec``'s (cell, seed), imply its outcome at
-    every threshold the analysis reads: reached at a size no larger, or not reached at one no
-    smaller, but not both (``samplelab refine`` trains only the seeds where they do not)."""
+    """Whether ``records``, the stored runs of ``spec``'s (cell, seed), determine its outcome
+    at every threshold the analysis reads (:func:`implied_outcome`; ``samplelab refine``
+    trains only the seeds where they do not)."""
     size = spec.config.training.n_train
-    for fraction in fractions:
-        outcomes = [(record.n_train, reached(spec, record, fraction)) for record in records]
-        if any(ok for n, ok in outcomes if n <= size) == any(not ok for n, ok in outcomes if n >= size):
-            return False
-    return True
+    return all(
+        implied_outcome({record.n_train: reached(spec, record, fraction) for record in records}, size) is not None
+        for fraction in fractions
+    )
 
 
 def reached(spec: RunSpec, record: RunRecord, fraction: float | None) -> bool:

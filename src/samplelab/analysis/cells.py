@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from samplelab.analysis.bisection import implied_outcome
 from samplelab.analysis.runs import StudyRuns
 from samplelab.ledger.store import RunRecord
 from samplelab.spec.analysis import AnalysisConfig
@@ -100,13 +101,9 @@ def _implied_success_matrix(
     for row, records in enumerate(by_seed.values()):
         known = {r.n_train: bool(r.final_metric <= thresholds[r.run_key]) for r in records}
         for column, size in enumerate(sizes):
-            if size in known:
-                success[row, column] = known[size]
-                continue
-            reached_below = any(ok for n, ok in known.items() if n < size)
-            missed_above = any(not ok for n, ok in known.items() if n > size)
-            determined[column] &= reached_below != missed_above
-            success[row, column] = reached_below
+            outcome = implied_outcome(known, size)
+            determined[column] &= outcome is not None
+            success[row, column] = bool(outcome)
     return [n for n, keep in zip(sizes, determined, strict=True) if keep], success[:, determined]
 
 

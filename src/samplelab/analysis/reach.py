@@ -17,7 +17,8 @@ from samplelab.analysis.claims import claim_region
 from samplelab.analysis.sequential import study_looks
 from samplelab.spec.claims import ClaimConfig, point_matches
 from samplelab.spec.study import Study, cell_point
-from samplelab.stats.verdict import Region, clopper_pearson, rate_difference_interval, verdict
+from samplelab.stats.sequential import final_rate_verdict
+from samplelab.stats.verdict import Region, clopper_pearson, rate_difference_interval
 
 _LARGEST = 10_000  # runs: the most `runs_to_agree` looks for
 
@@ -61,19 +62,17 @@ def rate_reach(study: Study, claim: ClaimConfig, confidence: float, delta: float
     region = claim_region(claim, delta)
     runs = _runs(study, claim.where)
     if claim.kind == "reached":
-        intervals = [clopper_pearson(k, runs, confidence) for k in range(runs + 1)] if runs else []
-        verdicts = frozenset(verdict(i, region) for i in intervals) or frozenset({"inconclusive"})
-        best = intervals[-1] if intervals else (0.0, 1.0)
-        return RateReach(claim.label, runs, None, confidence, verdicts, best, _runs_to_agree(region, confidence))
+        verdicts = {final_rate_verdict([k], [runs], region, confidence) for k in range(runs + 1)} if runs else set()
+        best = clopper_pearson(runs, runs, confidence) if runs else (0.0, 1.0)
+        return RateReach(claim.label, runs, None, confidence, frozenset(verdicts or {"inconclusive"}), best,
+                         _runs_to_agree(region, confidence))  # fmt: skip
     control = _runs(study, claim.control or {})
-    verdicts = set()
-    for c, r in itertools.product(range(control + 1), range(runs + 1)):
-        if control and runs and c / control >= 1 - delta:  # a control below 1 − δ is judged inconclusive
-            verdicts.add(verdict(rate_difference_interval((c, r), (control, runs), confidence), region))
-        else:
-            verdicts.add("inconclusive")
+    verdicts = {
+        final_rate_verdict([c, r], [control, runs], region, confidence, 1 - delta)
+        for c, r in itertools.product(range(control + 1), range(runs + 1))
+    } if control and runs else set()  # fmt: skip
     best = rate_difference_interval((control, 0), (control, runs), confidence) if control and runs else (-1.0, 1.0)
-    return RateReach(claim.label, runs, control, confidence, frozenset(verdicts), best, None)
+    return RateReach(claim.label, runs, control, confidence, frozenset(verdicts or {"inconclusive"}), best, None)
 
 
 def _runs_to_agree(region: Region, confidence: float) -> int | None:

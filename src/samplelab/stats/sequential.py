@@ -84,28 +84,33 @@ def _predictive(successes: int, trials: int, more: int) -> np.ndarray:
     return betabinom.pmf(np.arange(more + 1), more, successes + 0.5, trials - successes + 0.5)
 
 
+def final_rate_verdict(
+    final: list[int], runs: list[int], region: Region, confidence: float, control_floor: float | None = None
+) -> str:
+    """The verdict of a rate claim's counts ``final`` of ``runs``: one rate (a ``reached``
+    claim: its Clopper–Pearson interval) or a control and a rate (``not_reached``: the
+    interval of control − rate, inconclusive while the control's rate is below
+    ``control_floor``), as :func:`samplelab.analysis.claim_cells.rate_claim` judges them."""
+    if len(final) == 1:
+        return verdict(clopper_pearson(final[0], runs[0], confidence), region)
+    if control_floor is not None and final[0] / runs[0] < control_floor:
+        return "inconclusive"
+    return verdict(rate_difference_interval((final[0], final[1]), (runs[0], runs[1]), confidence), region)
+
+
 def rate_decision_probability(
     rates: list[tuple[int, int, int]], region: Region, alpha_last: float, control_floor: float | None = None
 ) -> float:
     """Predicted probability that the last look decides a rate claim (module docstring).
 
-    ``rates``: (successes, runs now, runs at the last look) of one rate (a ``reached``
-    claim: its Clopper–Pearson interval) or of a control and a rate (``not_reached``: the
-    interval of control − rate, decided only where the control's final rate is at least
-    ``control_floor``)."""
-    confidence = 1 - alpha_last
+    ``rates``: (successes, runs now, runs at the last look) of one rate or of a control and
+    a rate (:func:`final_rate_verdict`)."""
+    runs = [last for _, _, last in rates]
     outcomes = [range(last - now + 1) for _, now, last in rates]
     weights = [_predictive(k, now, last - now) for k, now, last in rates]
     total = 0.0
     for added in itertools.product(*outcomes):
         final = [k + j for (k, _, _), j in zip(rates, added, strict=True)]
-        runs = [last for _, _, last in rates]
-        if len(rates) == 1:
-            interval = clopper_pearson(final[0], runs[0], confidence)
-        elif control_floor is not None and final[0] / runs[0] < control_floor:
-            continue  # the control falls short: judged inconclusive, whatever the interval
-        else:
-            interval = rate_difference_interval((final[0], final[1]), (runs[0], runs[1]), confidence)
-        if verdict(interval, region) != "inconclusive":
+        if final_rate_verdict(final, runs, region, 1 - alpha_last, control_floor) != "inconclusive":
             total += float(np.prod([w[j] for w, j in zip(weights, added, strict=True)]))
     return total
