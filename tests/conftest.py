@@ -73,7 +73,14 @@ def synthetic_record(spec, eval_steps, test_metric, *, samples_per_step: int, ba
 
 @pytest.fixture(scope="session", autouse=True)
 def _jax_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    os.environ["SAMPLELAB_JAX_CACHE"] = str(tmp_path_factory.mktemp("jax-cache"))
+    """A compilation cache of this test session's own: shared by its xdist workers (a program
+    one compiles, the other reads), empty at the start of every session."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, above each worker's own
+    cache = root / "jax-cache"
+    cache.mkdir(exist_ok=True)
+    os.environ["SAMPLELAB_JAX_CACHE"] = str(cache)
 
 
 @pytest.fixture(scope="module", autouse=True)
