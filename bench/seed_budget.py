@@ -7,7 +7,8 @@ No training: each study of the plan profile is read from the store (``make run``
 runs restricted to the first k seeds the study file lists, and its claims judged as a fixed
 design at the study's confidence. Beside each k it prints the runs kept and the sum of their
 stored ``wall_seconds`` (an ensemble's wall time, compile included, shared among its members),
-which is a lower bound on training them alone: their compiles do not shrink with the seeds.
+which is close to a lower bound on training them alone: their compiles do not shrink with
+the seeds, and an ensemble's members already keep both cores busy.
 
 The intervals are widened by the calibration measured on the study's own seed count: for
 k below it that coverage was not measured, so a verdict at small k is a hint, not a result.
