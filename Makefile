@@ -1,6 +1,7 @@
 # samplelab — two commands do all the set-up on a fresh machine:
-#   make run    creates .venv, installs, runs `samplelab reproduce --profile quick`: the seed
-#               studies, the report (reports/report.html) and the claim table
+#   make run    creates .venv, installs, runs `samplelab reproduce --profile quick --max-minutes 15`:
+#               the seed studies (no ensemble starts after 15 minutes; run it again to go on),
+#               the report (reports/report.html) and the claim table
 #   make test   creates .venv, installs, runs the test suite
 SHELL := /bin/bash
 VENV := .venv
@@ -8,6 +9,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 STORE ?= runs/samplelab.sqlite
 PROFILE ?= quick
+# make run's training budget: under 20 minutes with install and report; MINUTES= for none
+MINUTES ?= 15
 # Bench-only interpreter for the PyTorch baseline (torch ships CPU wheels for 3.11 here).
 TORCH_VENV := .venv-torch
 TORCH_PYTHON ?= python3.11
@@ -23,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 run: install
-	$(VENV)/bin/samplelab reproduce --profile $(PROFILE) --store $(STORE) --out reports
+	$(VENV)/bin/samplelab reproduce --profile $(PROFILE) --store $(STORE) --out reports $(if $(MINUTES),--max-minutes $(MINUTES))
 
 test: install
 	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15

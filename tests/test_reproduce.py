@@ -239,6 +239,28 @@ def test_reproduce_runs_the_plan_reports_from_the_store_and_resumes(reproduced, 
     assert "<h2>tiny [quick]</h2>" in page and "N = 4 is learnt" in page and "tiny_online" not in page
 
 
+def test_reproduce_with_a_spent_budget_lists_every_claim_as_unjudged_and_the_next_call_finishes(
+    reproduced, tmp_path, capsys
+):
+    whole_store = reproduced[1]
+    (tmp_path / "tiny.toml").write_text(textwrap.dedent(TINY_STUDY) + CLAIMED)  # the fixture's files may have moved
+    (tmp_path / "online.toml").write_text(textwrap.dedent(ONLINE))
+    (tmp_path / "reproduce.toml").write_text(PLAN)
+    store, out = tmp_path / "store.sqlite", tmp_path / "reports"
+    args = ["reproduce", "--plan", str(tmp_path / "reproduce.toml"), "--store", str(store), "--out", str(out)]
+    assert main([*args, "--max-minutes", "0"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert re.search(r"reproduce quick: 2 studies, 0 runs trained", text)
+    assert "--max-minutes 0 spent before 2 of 2 studies ended (tiny [quick], tiny_online [default])" in text
+    assert "0 agrees, 0 disagrees, 3 inconclusive" in text  # tiny's three claims, each unjudged
+    summary = (out / "summary.md").read_text()
+    assert summary.count("runs it reads are not stored") == 3 and "N = 4 is learnt" in summary
+    assert main(args) == 0
+    with sqlite3.connect(store) as cut, sqlite3.connect(whole_store) as whole:
+        query = "SELECT run_key, final_metric, test_metric FROM runs ORDER BY run_key"
+        assert cut.execute(query).fetchall() == whole.execute(query).fetchall()
+
+
 def test_store_report_leaves_out_a_study_that_no_longer_loads_and_says_why(reproduced, tmp_path, capsys):
     _, store, _, _ = reproduced
     copy = tmp_path / "copy.sqlite"

@@ -61,7 +61,8 @@ def _allows_text(claim: dict, symbol: str) -> str:
             for v in claim["values"]
         )
         relation = {"equal": "=", "above": "≥", "below": "≤"}[claim["relation"]]
-        return f"{symbol} {relation} {claim['expression']} ({values}), margin {margin:g}"
+        values = f" ({values})" if values else ""
+        return f"{symbol} {relation} {claim['expression']}{values}, margin {margin:g}"
     text = Region.from_limits(region).text(symbol)
     if claim["kind"] == "not_reached":
         text += ", once the control reaches it in ≥ 1 − δ of its runs"

@@ -20,6 +20,7 @@ from samplelab.analysis.claim_data import (
     series_exponent,
 )
 from samplelab.analysis.text import json_interval
+from samplelab.spec.analysis import AnalysisConfig
 from samplelab.spec.claims import ClaimConfig, point_matches
 from samplelab.stats.powerlaw import EXPONENT, fit_law_batch, fit_log_law_batch
 from samplelab.stats.verdict import Region, combine, growth_verdict, verdict
@@ -141,6 +142,39 @@ def evaluate_claim(data: ClaimData, claim: ClaimConfig) -> dict:
         "reason": reason,
         "coverage": None,
     }
+
+
+def unfitted_theory_claims(analysis: AnalysisConfig, fits: list[dict]) -> list[dict]:
+    """A claim for each fit with a theory that fitted no series (none stored, or its
+    ``where`` selects none), inconclusive, so that a claim is never missing from the table."""
+    fitted = {fit["fit_index"] for fit in fits}
+    claims = []
+    for index, fit in enumerate(analysis.fits):
+        theory = fit.theory
+        if theory is None or index in fitted:
+            continue
+        claims.append(
+            {
+                "label": theory.label or f"{theory.exponent} (fit {index})",
+                "kind": "equivalence" if theory.relation == "equal" else "bound",
+                "source": "fit",
+                "measures": "exponent",
+                "y": fit.y,
+                "x": fit.x,
+                "exponent": EXPONENT[fit.law],
+                "where": {},
+                "threshold_relative": fit.threshold_relative,
+                "relation": theory.relation,
+                "expression": theory.exponent,
+                "margin": theory.margin or 0.0,
+                "region": None,
+                "values": [],
+                "verdict": "inconclusive",
+                "reason": "no series fitted: its runs are not stored, or its where selects none",
+                "coverage": None,
+            }
+        )
+    return claims
 
 
 def theory_claims(fits: list[dict]) -> list[dict]:

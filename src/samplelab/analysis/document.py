@@ -9,10 +9,10 @@ grows: fields are added, never renamed or removed, without a schema bump.
 from __future__ import annotations
 
 from samplelab.analysis.cells import measure_name
-from samplelab.analysis.judging import entropy_probe, judge_claims
+from samplelab.analysis.judging import entropy_probe
 from samplelab.analysis.runs import StudyRuns
 from samplelab.analysis.selection import model_selection
-from samplelab.analysis.sequential import sequential_judgement
+from samplelab.analysis.sequential import fixed_judgement, sequential_judgement
 from samplelab.analysis.text import threshold_key
 from samplelab.core.version import __version__
 
@@ -33,7 +33,7 @@ def analyze_study(runs: StudyRuns, *, bootstrap: int | None = None, seed: int = 
     if analysis.sequential is not None:
         judged = sequential_judgement(runs, analysis, seed)
     else:
-        judged = judge_claims(runs, analysis, seed)
+        judged = fixed_judgement(runs, analysis, seed)
     at_threshold, fits, claims = judged.at_threshold, judged.fits, judged.claims
     return {
         "schema": SCHEMA,

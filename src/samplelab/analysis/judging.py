@@ -15,7 +15,7 @@ import numpy as np
 from samplelab.analysis.calibration import calibrate
 from samplelab.analysis.cells import Cell, collect_cells
 from samplelab.analysis.claim_data import ClaimData
-from samplelab.analysis.claims import evaluate_claim, theory_claims
+from samplelab.analysis.claims import evaluate_claim, theory_claims, unfitted_theory_claims
 from samplelab.analysis.fits import fit_json, fit_series, sample_maximum_reason
 from samplelab.analysis.outcomes import cell_outcomes
 from samplelab.analysis.resample import SeedResampler
@@ -59,7 +59,8 @@ def judge_claims(runs: StudyRuns, analysis: AnalysisConfig, seed: int = 0, *, an
             if all(series.point.get(key) == value for key, value in fit.where.items()):
                 fitted = fit_json(fit, series, analysis)
                 fits.append({"fit_index": index, "threshold_relative": fit.threshold_relative, **fitted})
-    claims = theory_claims(fits) + [evaluate_claim(at_threshold[c.threshold_relative], c) for c in analysis.claims]
+    claims = theory_claims(fits) + unfitted_theory_claims(analysis, fits)
+    claims += [evaluate_claim(at_threshold[c.threshold_relative], c) for c in analysis.claims]
     claims = calibrate(claims, runs.study.name, runs.study.profile, analysis.confidence, any_level=any_level)
     theory_verdicts_as_judged(fits, claims)
     return Judgement(at_threshold, outcomes, fits, claims)

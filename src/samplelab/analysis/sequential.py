@@ -251,3 +251,23 @@ def sequential_judgement(runs: StudyRuns, analysis: AnalysisConfig, seed: int = 
     claims = judge_looks(runs, analysis, seed).claims
     theory_verdicts_as_judged(whole.fits, claims)
     return replace(whole, claims=claims)
+
+
+def fixed_judgement(runs: StudyRuns, analysis: AnalysisConfig, seed: int = 0) -> Judgement:
+    """The document's judgement of a fixed design: every claim on all its runs, except that a
+    claim whose cells miss runs that are neither stored nor failed (a ``--max-minutes``
+    budget, or a run interrupted and not yet resumed) is inconclusive: judging it on the
+    seeds and sizes that happen to be stored would be judging another design."""
+    judged = judge_claims(runs, analysis, seed)
+    study, stored = runs.study, {record.run_key for record in runs.records}
+    seeds = set(study_seeds(study))
+    for _, claim, selectors in _keyed(judged.claims, analysis):
+        needed = {s.key for s in study.runs if s.seed in seeds and cell_point(s.point) in _cells(study, selectors)}
+        unstored = needed - stored - runs.failed
+        if unstored:
+            claim.update(
+                verdict="inconclusive",
+                reason=f"{len(unstored)} of the {len(needed)} runs it reads are not stored (a budget, or a run not "
+                "finished): run the study again to finish it",
+            )
+    return judged

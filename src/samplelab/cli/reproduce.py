@@ -128,12 +128,21 @@ def reproduce(
     store: Path = StoreOpt,
     out: Path = typer.Option(Path("reports"), "--out", help="folder for report.html, summary.md and the figures"),
     max_ensemble: int = MaxEnsembleOpt,
+    max_minutes: float | None = typer.Option(
+        None,
+        "--max-minutes",
+        min=0.0,
+        help="start no ensemble after this many minutes; the claims left short say so, and re-running continues",
+    ),
 ) -> None:
     """Run every seed study of the plan through the store (re-running resumes), then write
     the report of those studies and print the claim table.
 
     Shows one bar for the whole plan and one per study, each with its ETA (before a study
-    starts: the time it took on 2 CPU cores, from the plan).
+    starts: the time it took on 2 CPU cores, from the plan). With --max-minutes, training
+    stops at the first ensemble that would start after the budget (`make run`'s, so that it
+    ends in under 20 minutes): a claim whose runs are not all stored is inconclusive and
+    says so, and the next `samplelab reproduce` on the same store continues.
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -149,6 +158,7 @@ def reproduce(
     planned = load_plan(plan, profile)
     enable_compilation_cache()
     began = time.perf_counter()
+    deadline = None if max_minutes is None else time.monotonic() + 60 * max_minutes
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -159,18 +169,20 @@ def reproduce(
         TextColumn("{task.fields[note]}"),
     )
     previous_handler = signal.signal(signal.SIGINT, exit_on_interrupt)
-    trained = 0
+    trained, cut = 0, []  # cut: the studies the budget stopped short
     try:
         with open_store(store) as results, Progress(*columns, console=console) as bar:
             bars = _PlanBars(bar, planned, profile)
             for index, entry in enumerate(planned):
                 progress, state = bars.start(index)
                 study_began = time.perf_counter()
+                options = {"max_ensemble": max_ensemble, "progress": progress, "deadline": deadline}
                 if entry.until_decided:
-                    outcome = run_until_decided(entry.study, results, max_ensemble=max_ensemble, progress=progress)
+                    outcome = run_until_decided(entry.study, results, **options)
                 else:
-                    run_study(entry.study, results, max_ensemble=max_ensemble, progress=progress)
-                if entry.refine_rounds:
+                    run_study(entry.study, results, **options)
+                spent = deadline is not None and time.monotonic() >= deadline
+                if entry.refine_rounds and not spent:
                     refine_n_star(
                         entry.study,
                         results,
@@ -187,6 +199,11 @@ def reproduce(
                 )
                 if entry.until_decided:
                     print_sequential_outcome(entry.study, outcome, bar.console)
+                unstored = len(entry.study.runs) - len(results.finished_keys(x.key for x in entry.study.runs))
+                if spent and (outcome.stopped == "budget" if entry.until_decided else unstored):
+                    cut.append(f"{entry.study.name} [{entry.study.profile}]")
+                    if not entry.until_decided:
+                        bar.console.print(f"--max-minutes spent: {unstored} of its runs not trained", markup=False)
                 print_study_claims(entry.study, results)  # as soon as the study ends, not only at the end
             studies = [entry.study for entry in planned]
             failed = failed_runs(results, (spec.key for study in studies for spec in study.runs))
@@ -206,6 +223,13 @@ def reproduce(
     for line in report.figures_left_out:
         console.print(f"not drawn: {line}", markup=False)
     print_claim_table(report.claims)
+    if cut:
+        console.print(
+            f"--max-minutes {max_minutes:g} spent before {len(cut)} of {len(planned)} studies ended ({', '.join(cut)}): "
+            "their claims that read runs not trained are inconclusive; the same command continues where this one "
+            "stopped",
+            markup=False,
+        )
     console.print(
         f"reproduce {profile}: {len(planned)} studies, {trained} runs trained, {_duration(time.perf_counter() - began)}; "
         f"wrote {report.html} and {report.markdown}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -124,7 +125,7 @@ def run(
         None, "--max-runs", min=1, help="--until-decided: at most this many stored runs"
     ),
     max_minutes: float | None = typer.Option(
-        None, "--max-minutes", min=0.0, help="--until-decided: start no look after this many minutes"
+        None, "--max-minutes", min=0.0, help="start no ensemble after this many minutes (re-running continues)"
     ),
 ) -> None:
     """Train every run of a study that is not yet in the store (re-running resumes).
@@ -148,8 +149,8 @@ def run(
             f"{study_file}: --until-decided needs the study's looks — fix: add [analysis.sequential] looks = [3] "
             "(seed counts at which the claims are judged before all seeds; docs/analysis.md)"
         )
-    if (max_runs is not None or max_minutes is not None) and not until_decided:
-        raise ConfigError("--max-runs/--max-minutes: budgets of the sequential design — fix: add --until-decided")
+    if max_runs is not None and not until_decided:
+        raise ConfigError("--max-runs: a budget of the sequential design — fix: add --until-decided")
     with open_store(store) as results:
         if dry_run and until_decided:
             upcoming = next_round(study, results)
@@ -187,13 +188,14 @@ def run(
 
             progress.on_ensemble = on_ensemble
             options = {"max_ensemble": max_ensemble, "progress": progress, "executor": executor}
+            deadline = None if max_minutes is None else time.monotonic() + 60 * max_minutes
             if until_decided:
                 outcome = run_until_decided(
                     study, results, max_runs=max_runs, max_minutes=max_minutes, max_retries=max_retries, **options
                 )
                 trained = outcome.trained
             else:
-                trained = run_study(study, results, max_retries=max_retries, **options)
+                trained = run_study(study, results, max_retries=max_retries, deadline=deadline, **options)
         stored = len(results.finished_keys(s.key for s in study.runs))
         failed = failed_runs(results, (s.key for s in study.runs))
     console.print(
@@ -203,6 +205,8 @@ def run(
     )
     if until_decided:
         print_sequential_outcome(study, outcome)
+    elif deadline is not None and stored + len(failed) < len(study.runs):
+        console.print(f"--max-minutes {max_minutes:g} spent: run the same command again to continue", markup=False)
     if failed:
         console.print(
             f"{len(failed)} runs failed after {failed[0][2]} attempts ({failed[0][1]}); they are in the store's "

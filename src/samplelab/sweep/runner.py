@@ -13,6 +13,9 @@ processes or Ray); this process alone writes the store, leasing each ensemble fi
 (:mod:`samplelab.ledger.leases`) so that several runners on one store never train the same
 ensemble at once. A failed ensemble
 is retried ``max_retries`` times, then its runs are recorded in ``failed_runs``.
+
+A ``deadline`` (a :func:`time.monotonic` instant) is a budget: no ensemble starts after it,
+and those not started stay unstored, as after an interrupt, for a later call to train.
 """
 
 from __future__ import annotations
@@ -48,11 +51,19 @@ def run_study(
     progress: RunProgress | None = None,
     executor: Executor | None = None,
     max_retries: int = DEFAULT_MAX_RETRIES,
+    deadline: float | None = None,
 ) -> int:
-    """Train every unstored run of ``study`` into ``store``; returns the number this call stored."""
+    """Train every unstored run of ``study`` into ``store`` (none started after ``deadline``);
+    returns the number this call stored."""
     register_runs(study, study.runs, store)
     return train_runs(
-        study.runs, store, max_ensemble=max_ensemble, progress=progress, executor=executor, max_retries=max_retries
+        study.runs,
+        store,
+        max_ensemble=max_ensemble,
+        progress=progress,
+        executor=executor,
+        max_retries=max_retries,
+        deadline=deadline,
     )
 
 
@@ -71,10 +82,12 @@ def train_runs(
     executor: Executor | None = None,
     max_retries: int = DEFAULT_MAX_RETRIES,
     poll_seconds: float = 1.0,
+    deadline: float | None = None,
 ) -> int:
-    """Train the planned ensembles of ``runs`` that have unstored runs; returns the number of
-    runs this call stored. Ensembles another live process has claimed are left to it, but
-    waited for: if it dies, this call takes them over."""
+    """Train the planned ensembles of ``runs`` that have unstored runs, none started after
+    ``deadline`` (:func:`time.monotonic`); returns the number of runs this call stored.
+    Ensembles another live process has claimed are left to it, but waited for: if it dies,
+    this call takes them over."""
     progress = progress or RunProgress()
     plan = planned_ensembles(runs, store, max_ensemble)
     finished = store.finished_keys(spec.key for spec in runs)
@@ -94,6 +107,8 @@ def train_runs(
     queue, in_flight, stored = list(plan), {}, 0
     try:
         while queue or in_flight:
+            if deadline is not None and time.monotonic() >= deadline:
+                queue.clear()  # the budget is spent: what has not started stays unstored
             index = 0
             while len(in_flight) < executor.slots and index < len(queue):
                 ensemble = queue[index]

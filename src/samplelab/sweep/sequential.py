@@ -12,9 +12,10 @@ With ``sizes = "bisect"`` a look is trained in rounds: each bisects the training
 of the look's seeds (:mod:`samplelab.analysis.bisection`), and round k is planned from the
 runs of rounds before it alone, so a resumed run retrains the round it was killed in whole.
 
-A budget (``max_runs`` stored runs of the study, or ``max_minutes`` of this call) is
-checked before each round: a round that would exceed it is not trained, and its claims stop
-at the look before, marked ``budget``.
+A budget stops it: ``max_runs`` stored runs of the study (a round that would exceed it is
+not trained), or ``max_minutes`` of this call or a ``deadline`` (no ensemble starts after
+it: a round it cuts is finished by a later call). The claims of a look not trained whole
+stop at the look before, marked ``budget``.
 """
 
 from __future__ import annotations
@@ -110,27 +111,41 @@ def run_until_decided(
     *,
     max_runs: int | None = None,
     max_minutes: float | None = None,
+    deadline: float | None = None,
     max_ensemble: int = DEFAULT_MAX_ENSEMBLE,
     progress: RunProgress | None = None,
     executor: Executor | None = None,
     max_retries: int = DEFAULT_MAX_RETRIES,
 ) -> SequentialOutcome:
-    """Train the study look by look until no claim is open (module docstring)."""
+    """Train the study look by look until no claim is open (module docstring). ``deadline``:
+    a :func:`time.monotonic` instant, as ``max_minutes`` from this call's start is."""
     register_runs(study, study.runs, store)
-    began = time.perf_counter()
+    if max_minutes is not None:
+        ends = time.monotonic() + 60 * max_minutes
+        deadline = ends if deadline is None else min(deadline, ends)
     outcome = SequentialOutcome()
     for chosen in planned_rounds(study, store, outcome):
         finished = store.finished_keys(s.key for s in study.runs)
         new = sum(s.key not in finished for s in chosen)
         over_runs = max_runs is not None and len(finished) + new > max_runs
-        over_minutes = max_minutes is not None and (time.perf_counter() - began) / 60 > max_minutes
-        if new and (over_runs or over_minutes):
+        over_time = deadline is not None and time.monotonic() >= deadline
+        if new and (over_runs or over_time):
             outcome.stopped = "budget"
             break
         outcome.rounds.append(chosen)
         outcome.trained += train_runs(
-            chosen, store, max_ensemble=max_ensemble, progress=progress, executor=executor, max_retries=max_retries
+            chosen,
+            store,
+            max_ensemble=max_ensemble,
+            progress=progress,
+            executor=executor,
+            max_retries=max_retries,
+            deadline=deadline,
         )
+        cut = deadline is not None and time.monotonic() >= deadline
+        if cut and len(store.finished_keys(s.key for s in chosen)) < len(chosen):
+            outcome.stopped = "budget"  # the deadline cut this round: a later call trains the rest of it
+            break
     finished = store.finished_keys(s.key for s in study.runs)
     outcome.stored_runs = len(finished)
     outcome.stored_model_steps = sum(s.config.training.steps for s in study.runs if s.key in finished)
