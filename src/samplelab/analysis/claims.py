@@ -19,10 +19,12 @@ from samplelab.analysis.claim_data import (
     matching_series,
     series_exponent,
 )
+from samplelab.analysis.fits import theory_region
 from samplelab.analysis.text import json_interval
 from samplelab.spec.analysis import AnalysisConfig
 from samplelab.spec.claims import ClaimConfig, point_matches
 from samplelab.stats.powerlaw import EXPONENT, fit_law_batch, fit_log_law_batch
+from samplelab.stats.theory import evaluate_expression
 from samplelab.stats.verdict import Region, combine, growth_verdict, verdict
 
 
@@ -145,36 +147,45 @@ def evaluate_claim(data: ClaimData, claim: ClaimConfig) -> dict:
 
 
 def unfitted_theory_claims(analysis: AnalysisConfig, fits: list[dict]) -> list[dict]:
-    """A claim for each fit with a theory that fitted no series (none stored, or its
-    ``where`` selects none), inconclusive, so that a claim is never missing from the table."""
-    fitted = {fit["fit_index"] for fit in fits}
-    claims = []
+    """A claim for each theory no fit gave a series to (none stored, or the fit's ``where``
+    selects none), inconclusive, so that a claim is never missing from the table; one per
+    label, as :func:`theory_claims` makes them."""
+    fitted = {
+        (fit["theory"]["label"] or f"{fit['theory']['expression']} (fit {fit['fit_index']})", fit["threshold_relative"])
+        for fit in fits
+        if fit["theory"] is not None
+    }
+    claims = {}
     for index, fit in enumerate(analysis.fits):
         theory = fit.theory
-        if theory is None or index in fitted:
+        label = theory and (theory.label or f"{theory.exponent} (fit {index})")
+        if theory is None or (label, fit.threshold_relative) in fitted or (label, fit.threshold_relative) in claims:
             continue
-        claims.append(
-            {
-                "label": theory.label or f"{theory.exponent} (fit {index})",
-                "kind": "equivalence" if theory.relation == "equal" else "bound",
-                "source": "fit",
-                "measures": "exponent",
-                "y": fit.y,
-                "x": fit.x,
-                "exponent": EXPONENT[fit.law],
-                "where": {},
-                "threshold_relative": fit.threshold_relative,
-                "relation": theory.relation,
-                "expression": theory.exponent,
-                "margin": theory.margin or 0.0,
-                "region": None,
-                "values": [],
-                "verdict": "inconclusive",
-                "reason": "no series fitted: its runs are not stored, or its where selects none",
-                "coverage": None,
-            }
-        )
-    return claims
+        margin = theory.margin or 0.0
+        region = None  # a prediction from the runs' variables has none until they are measured
+        if not theory.variables:
+            predicted = evaluate_expression(theory.exponent, {})
+            region = theory_region(theory.relation, (predicted, predicted), margin)
+        claims[label, fit.threshold_relative] = {
+            "label": label,
+            "kind": "equivalence" if theory.relation == "equal" else "bound",
+            "source": "fit",
+            "measures": "exponent",
+            "y": fit.y,
+            "x": fit.x,
+            "exponent": EXPONENT[fit.law],
+            "where": {},
+            "threshold_relative": fit.threshold_relative,
+            "relation": theory.relation,
+            "expression": theory.exponent,
+            "margin": margin,
+            "region": None if region is None else json_interval((region.low, region.high)),
+            "values": [],
+            "verdict": "inconclusive",
+            "reason": "no series fitted: its runs are not stored, or its where selects none",
+            "coverage": None,
+        }
+    return list(claims.values())
 
 
 def theory_claims(fits: list[dict]) -> list[dict]:

@@ -173,6 +173,8 @@ def reproduce(
     try:
         with open_store(store) as results, Progress(*columns, console=console) as bar:
             bars = _PlanBars(bar, planned, profile)
+            if max_minutes is not None:
+                bars.note(f"budget: no ensemble starts after {max_minutes:g} min")
             for index, entry in enumerate(planned):
                 progress, state = bars.start(index)
                 study_began = time.perf_counter()
@@ -200,7 +202,8 @@ def reproduce(
                 if entry.until_decided:
                     print_sequential_outcome(entry.study, outcome, bar.console)
                 unstored = len(entry.study.runs) - len(results.finished_keys(x.key for x in entry.study.runs))
-                if spent and (outcome.stopped == "budget" if entry.until_decided else unstored):
+                short = outcome.stopped == "budget" if entry.until_decided else unstored or entry.refine_rounds
+                if spent and short:  # refinement is skipped once the budget is spent
                     cut.append(f"{entry.study.name} [{entry.study.profile}]")
                     if not entry.until_decided:
                         bar.console.print(f"--max-minutes spent: {unstored} of its runs not trained", markup=False)
