@@ -69,3 +69,18 @@ def test_a_budget_that_cuts_a_look_stops_the_sequential_run_and_the_next_call_en
             assert (claim["verdict"], claim["sequential"]["stopped"]) == ("inconclusive", "incomplete")
         assert run_until_decided(study, store, max_ensemble=3).stopped == "last look"
     assert _rows(tmp_path / "cut.sqlite") == _rows(tmp_path / "reference.sqlite")
+
+
+def test_a_study_with_no_stored_runs_lists_each_claim_once_unjudged(tmp_path):
+    from pathlib import Path
+
+    from samplelab.sweep.runner import register_runs
+
+    # Its theory is read with two estimates of d (two fits, one label): one claim, as when fitted.
+    study = load_study(Path(__file__).parents[1] / "studies" / "manifold_data_scaling.toml", "quick")
+    with ResultStore(tmp_path / "empty.sqlite") as store:
+        register_runs(study, study.runs, store)
+        claims = analyze_study(load_study_runs(study, store))["claims"]
+    assert len(study.analysis.fits) == len(claims) == len({claim['label'] for claim in claims}) == 2
+    assert {claim["verdict"] for claim in claims} == {"inconclusive"}
+    assert all(f"of the {len(study.runs)} runs it reads are not stored" in claim["reason"] for claim in claims)
