@@ -81,6 +81,6 @@ def test_a_study_with_no_stored_runs_lists_each_claim_once_unjudged(tmp_path):
     with ResultStore(tmp_path / "empty.sqlite") as store:
         register_runs(study, study.runs, store)
         claims = analyze_study(load_study_runs(study, store))["claims"]
-    assert len(study.analysis.fits) == len(claims) == len({claim['label'] for claim in claims}) == 2
+    assert len(study.analysis.fits) == len(claims) == len({claim["label"] for claim in claims}) == 2
     assert {claim["verdict"] for claim in claims} == {"inconclusive"}
     assert all(f"of the {len(study.runs)} runs it reads are not stored" in claim["reason"] for claim in claims)
