@@ -52,7 +52,7 @@ def write_store_report(
         runs = load_study_runs(study, store)
         document = analyze_study(runs)
         if not runs.records:  # in the claim table all the same: each claim says its runs are not stored
-            skipped.append(f"{study.name} [{study.profile}]: no stored runs")
+            skipped.append(f"{study.name} [{study.profile}]: no stored runs, so no section (its claims are listed)")
             claims.extend(claim_rows(document))
             continue
         figure_dir = out_dir / f"{study.name}-{study.profile}"
