@@ -84,3 +84,27 @@ def test_a_study_with_no_stored_runs_lists_each_claim_once_unjudged(tmp_path):
     assert len(study.analysis.fits) == len(claims) == len({claim["label"] for claim in claims}) == 2
     assert {claim["verdict"] for claim in claims} == {"inconclusive"}
     assert all(f"of the {len(study.runs)} runs it reads are not stored" in claim["reason"] for claim in claims)
+
+
+def test_an_ensemble_that_fails_after_the_budget_is_not_retried_nor_recorded_as_failed(clock, tmp_path):
+    from samplelab.ledger.leases import failed_runs
+    from samplelab.sweep.runner import train_runs
+
+    class FailsOnce:  # an executor whose ensemble fails while the budget runs out
+        slots, submitted = 1, 0
+
+        def submit(self, ensemble):
+            self.submitted += 1
+            return self.submitted
+
+        def wait(self, handles):
+            clock.jump()
+            return [(handle, RuntimeError("out of memory")) for handle in handles]
+
+        def close(self):
+            pass
+
+    study, executor = _write(tmp_path, STUDY), FailsOnce()
+    with ResultStore(tmp_path / "runs.sqlite") as store:
+        assert train_runs(study.runs, store, max_ensemble=3, executor=executor, deadline=60.0) == 0
+        assert executor.submitted == 1 and failed_runs(store) == []  # a later call tries it afresh

@@ -146,6 +146,22 @@ def evaluate_claim(data: ClaimData, claim: ClaimConfig) -> dict:
     }
 
 
+def theory_label(index: int, fit) -> str:
+    """The label of fit ``index``'s theory claim: the theory's own, or its expression and fit."""
+    return fit.theory.label or f"{fit.theory.exponent} (fit {index})"
+
+
+def theory_fits(analysis: AnalysisConfig, claim: dict) -> list[int]:
+    """Indices of the fits whose theory is ``claim`` (a fit claim: one label at one threshold)."""
+    return [
+        i
+        for i, fit in enumerate(analysis.fits)
+        if fit.theory is not None
+        and theory_label(i, fit) == claim["label"]
+        and fit.threshold_relative == claim["threshold_relative"]
+    ]
+
+
 def unfitted_theory_claims(analysis: AnalysisConfig, fits: list[dict]) -> list[dict]:
     """A claim for each theory no fit gave a series to (none stored, or the fit's ``where``
     selects none), inconclusive, so that a claim is never missing from the table; one per
@@ -158,7 +174,7 @@ def unfitted_theory_claims(analysis: AnalysisConfig, fits: list[dict]) -> list[d
     claims = {}
     for index, fit in enumerate(analysis.fits):
         theory = fit.theory
-        label = theory and (theory.label or f"{theory.exponent} (fit {index})")
+        label = theory and theory_label(index, fit)
         if theory is None or (label, fit.threshold_relative) in fitted or (label, fit.threshold_relative) in claims:
             continue
         margin = theory.margin or 0.0

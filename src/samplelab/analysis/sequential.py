@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from scipy.stats import t
 
 from samplelab.analysis.bisection import next_probes
+from samplelab.analysis.claims import theory_fits
 from samplelab.analysis.judging import Judgement, judge_claims, theory_verdicts_as_judged
 from samplelab.analysis.runs import StudyRuns
 from samplelab.spec.analysis import AnalysisConfig
@@ -77,7 +78,8 @@ def _keyed(claims: list[dict], analysis: AnalysisConfig) -> list[tuple[tuple, di
             selectors = [w for w in (config.where, config.than, config.control) if w is not None]
             keyed.append((("claim", index), claim, selectors))
         else:
-            selectors = [analysis.fits[v["fit_index"]].where for v in claim["values"]] or [{}]
+            indices = [v["fit_index"] for v in claim["values"]] or theory_fits(analysis, claim)
+            selectors = [analysis.fits[i].where for i in indices]
             keyed.append((("fit", claim["label"], claim["threshold_relative"]), claim, selectors))
     return keyed
 
@@ -262,7 +264,8 @@ def fixed_judgement(runs: StudyRuns, analysis: AnalysisConfig, seed: int = 0) ->
     study, stored = runs.study, {record.run_key for record in runs.records}
     seeds = set(study_seeds(study))
     for _, claim, selectors in _keyed(judged.claims, analysis):
-        needed = {s.key for s in study.runs if s.seed in seeds and cell_point(s.point) in _cells(study, selectors)}
+        cells = _cells(study, selectors)
+        needed = {s.key for s in study.runs if s.seed in seeds and cell_point(s.point) in cells}
         unstored = needed - stored - runs.failed
         if unstored:
             claim.update(

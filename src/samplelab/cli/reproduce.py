@@ -122,7 +122,7 @@ def reproduce(
         "quick",
         "--profile",
         "-p",
-        help="a profile of the plan: quick (2 CPU cores, < 30 min), quick-all (every seed study, quick), full",
+        help="a profile of the plan: quick (2 CPU cores, about 31 min of training), quick-all (every seed study, quick), full",
     ),
     plan: Path = typer.Option(DEFAULT_PLAN, "--plan", help="the plan file: which studies each profile runs"),
     store: Path = StoreOpt,
@@ -183,15 +183,11 @@ def reproduce(
                     outcome = run_until_decided(entry.study, results, **options)
                 else:
                     run_study(entry.study, results, **options)
+                keys = [spec.key for spec in entry.study.runs]
+                unstored = len(keys) - len(results.finished_keys(keys)) - len(failed_runs(results, keys))
+                if entry.refine_rounds and not unstored:  # refinement plans from the whole grid
+                    refine_n_star(entry.study, results, max_rounds=entry.refine_rounds, **options)
                 spent = deadline is not None and time.monotonic() >= deadline
-                if entry.refine_rounds and not spent:
-                    refine_n_star(
-                        entry.study,
-                        results,
-                        max_rounds=entry.refine_rounds,
-                        max_ensemble=max_ensemble,
-                        progress=progress,
-                    )
                 bars.finish(index, state)
                 trained += state["runs"]  # stored by the sweep and the refinement
                 bar.console.print(
@@ -201,11 +197,10 @@ def reproduce(
                 )
                 if entry.until_decided:
                     print_sequential_outcome(entry.study, outcome, bar.console)
-                unstored = len(entry.study.runs) - len(results.finished_keys(x.key for x in entry.study.runs))
                 short = outcome.stopped == "budget" if entry.until_decided else unstored or entry.refine_rounds
-                if spent and short:  # refinement is skipped once the budget is spent
+                if spent and short:  # a refinement the budget ended may have had rounds left
                     cut.append(f"{entry.study.name} [{entry.study.profile}]")
-                    if not entry.until_decided:
+                    if unstored and not entry.until_decided:
                         bar.console.print(f"--max-minutes spent: {unstored} of its runs not trained", markup=False)
                 print_study_claims(entry.study, results)  # as soon as the study ends, not only at the end
             studies = [entry.study for entry in planned]
@@ -229,8 +224,8 @@ def reproduce(
     if cut:
         console.print(
             f"--max-minutes {max_minutes:g} spent before {len(cut)} of {len(planned)} studies ended ({', '.join(cut)}): "
-            "their claims that read runs not trained are inconclusive; the same command continues where this one "
-            "stopped",
+            "a claim that reads runs not trained is inconclusive and says so (a refinement cut short leaves n* as "
+            "measured so far); the same command continues where this one stopped",
             markup=False,
         )
     console.print(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from dataclasses import dataclass
 
 from samplelab.analysis.bisection import implied
@@ -93,21 +94,23 @@ def refine_n_star(
     max_rounds: int = 4,
     max_ensemble: int = DEFAULT_MAX_ENSEMBLE,
     progress: RunProgress | None = None,
+    deadline: float | None = None,
 ) -> list[list[CellStatus]]:
     """Run refinement rounds until every cell stops or ``max_rounds``; returns each round's statuses.
 
     The study's grid runs must be stored already (``samplelab run``). Every entry but the
     last is a round that was trained; the last is the state after them (its ``added`` is
-    what a further round would add).
+    what a further round would add). No ensemble starts after ``deadline``
+    (:func:`time.monotonic`), and no round after a round it cut.
     """
     history = []
     for round_number in range(1, max_rounds + 1):
         specs, statuses = plan_round(study, store, ratio, round_number)
         history.append(statuses)
-        if not specs:
+        if not specs or (deadline is not None and time.monotonic() >= deadline):
             return history
         # Register every added run, even one another study already trained (same key).
         register_runs(study, specs, store)
-        train_runs(specs, store, max_ensemble=max_ensemble, progress=progress)  # only those not yet stored
+        train_runs(specs, store, max_ensemble=max_ensemble, progress=progress, deadline=deadline)  # the unstored
     history.append(plan_round(study, store, ratio, max_rounds + 1)[1])
     return history

@@ -127,7 +127,10 @@ def train_runs(
                 ensemble, attempt = in_flight.pop(handle)
                 key = ensemble_key(ensemble)
                 if isinstance(outcome, BaseException) and attempt <= max_retries:
-                    in_flight[executor.submit(ensemble)] = (ensemble, attempt + 1)
+                    if deadline is None or time.monotonic() < deadline:
+                        in_flight[executor.submit(ensemble)] = (ensemble, attempt + 1)
+                    else:  # a retry is an ensemble starting: past the budget, a later call tries it afresh
+                        leases.release(store, key)
                     continue
                 if isinstance(outcome, BaseException):
                     stored_now = store.finished_keys(s.key for s in ensemble.members)
