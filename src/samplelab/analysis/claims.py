@@ -166,23 +166,20 @@ def unfitted_theory_claims(analysis: AnalysisConfig, fits: list[dict]) -> list[d
     """A claim for each theory no fit gave a series to (none stored, or the fit's ``where``
     selects none), inconclusive, so that a claim is never missing from the table; one per
     label, as :func:`theory_claims` makes them."""
-    fitted = {
-        (fit["theory"]["label"] or f"{fit['theory']['expression']} (fit {fit['fit_index']})", fit["threshold_relative"])
-        for fit in fits
-        if fit["theory"] is not None
-    }
+    keys = {i: (theory_label(i, fit), fit.threshold_relative) for i, fit in enumerate(analysis.fits) if fit.theory}
+    fitted = {keys[fit["fit_index"]] for fit in fits if fit["fit_index"] in keys}
     claims = {}
     for index, fit in enumerate(analysis.fits):
         theory = fit.theory
-        label = theory and theory_label(index, fit)
-        if theory is None or (label, fit.threshold_relative) in fitted or (label, fit.threshold_relative) in claims:
+        if theory is None or keys[index] in fitted or keys[index] in claims:
             continue
+        label = keys[index][0]
         margin = theory.margin or 0.0
         region = None  # a prediction from the runs' variables has none until they are measured
         if not theory.variables:
             predicted = evaluate_expression(theory.exponent, {})
             region = theory_region(theory.relation, (predicted, predicted), margin)
-        claims[label, fit.threshold_relative] = {
+        claims[keys[index]] = {
             "label": label,
             "kind": "equivalence" if theory.relation == "equal" else "bound",
             "source": "fit",

@@ -262,10 +262,9 @@ def fixed_judgement(runs: StudyRuns, analysis: AnalysisConfig, seed: int = 0) ->
     seeds and sizes that happen to be stored would be judging another design."""
     judged = judge_claims(runs, analysis, seed)
     study, stored = runs.study, {record.run_key for record in runs.records}
-    seeds = set(study_seeds(study))
     for _, claim, selectors in _keyed(judged.claims, analysis):
         cells = _cells(study, selectors)
-        needed = {s.key for s in study.runs if s.seed in seeds and cell_point(s.point) in cells}
+        needed = {s.key for s in study.runs if cell_point(s.point) in cells}
         unstored = needed - stored - runs.failed
         if unstored:
             claim.update(

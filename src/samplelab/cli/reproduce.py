@@ -147,7 +147,7 @@ def reproduce(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from samplelab.cli.probe import write_attention_map
-    from samplelab.ledger.leases import failed_runs
+    from samplelab.ledger.leases import failed_runs, untrained_keys
     from samplelab.report.store_report import write_store_report
     from samplelab.spec.plan import load_plan
     from samplelab.sweep.refine import refine_n_star
@@ -183,8 +183,7 @@ def reproduce(
                     outcome = run_until_decided(entry.study, results, **options)
                 else:
                     run_study(entry.study, results, **options)
-                keys = [spec.key for spec in entry.study.runs]
-                unstored = len(keys) - len(results.finished_keys(keys)) - len(failed_runs(results, keys))
+                unstored = len(untrained_keys(results, (spec.key for spec in entry.study.runs)))
                 if entry.refine_rounds and not unstored:  # refinement plans from the whole grid
                     refine_n_star(entry.study, results, max_rounds=entry.refine_rounds, **options)
                 spent = deadline is not None and time.monotonic() >= deadline

@@ -136,7 +136,7 @@ def run(
     "Sequential design").
     """
     from samplelab.analysis.reach import unreachable_agreements
-    from samplelab.ledger.leases import failed_runs
+    from samplelab.ledger.leases import failed_runs, untrained_keys
     from samplelab.spec.study import load_study
     from samplelab.sweep.ensembles import pending_runs, planned_ensembles
     from samplelab.sweep.executors import make_executor
@@ -198,6 +198,7 @@ def run(
                 trained = run_study(study, results, max_retries=max_retries, deadline=deadline, **options)
         stored = len(results.finished_keys(s.key for s in study.runs))
         failed = failed_runs(results, (s.key for s in study.runs))
+        untrained = untrained_keys(results, (s.key for s in study.runs))
     console.print(
         f"trained {trained} runs in {len(ensembles)} ensembles; {stored}/{len(study.runs)} of {study.name} "
         f"[{study.profile}] stored in {store}",
@@ -205,7 +206,7 @@ def run(
     )
     if until_decided:
         print_sequential_outcome(study, outcome)
-    elif deadline is not None and stored + len(failed) < len(study.runs):
+    elif deadline is not None and untrained:
         console.print(f"--max-minutes {max_minutes:g} spent: run the same command again to continue", markup=False)
     if failed:
         console.print(

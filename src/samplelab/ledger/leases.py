@@ -115,6 +115,13 @@ def record_failure(store: ResultStore, run_keys: Iterable[str], error: BaseExcep
     return line
 
 
+def untrained_keys(store: ResultStore, run_keys: Iterable[str]) -> set[str]:
+    """Those of ``run_keys`` neither stored nor failed every attempt: what a later call trains
+    (left by a budget or an interrupt)."""
+    keys = set(run_keys)
+    return keys - store.finished_keys(keys) - {row[0] for row in failed_runs(store, keys)}
+
+
 def failed_runs(store: ResultStore, run_keys: Iterable[str] | None = None) -> list[tuple[str, str, int]]:
     """``(run_key, error, attempts)`` of failed runs (of ``run_keys`` only, if given)."""
     with store.transaction() as db:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from samplelab.analysis.bisection import next_probes
 from samplelab.analysis.runs import load_study_runs
 from samplelab.analysis.sequential import judge_looks, study_looks
-from samplelab.ledger.leases import failed_runs
+from samplelab.ledger.leases import untrained_keys
 from samplelab.ledger.store import ResultStore
 from samplelab.spec.study import RunSpec, Study, cell_point
 from samplelab.sweep.ensembles import DEFAULT_MAX_ENSEMBLE
@@ -143,8 +143,7 @@ def run_until_decided(
             max_retries=max_retries,
             deadline=deadline,
         )
-        keys = [spec.key for spec in chosen]
-        left = len(keys) - len(store.finished_keys(keys)) - len(failed_runs(store, keys))
+        left = untrained_keys(store, (spec.key for spec in chosen))
         if left and deadline is not None and time.monotonic() >= deadline:
             outcome.stopped = "budget"  # the deadline cut this round: a later call trains the rest of it
             break
