@@ -6,12 +6,14 @@ exits with code 2; Ctrl-C exits with code 130 and says how to resume.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import typer
 
 from samplelab.cli import export, probe, reproduce, sample, tables, train  # noqa: F401  (registers the commands)
-from samplelab.cli.common import INTERRUPTED, app
+from samplelab.cli.common import INTERRUPTED, app, exit_on_interrupt
 from samplelab.core.errors import ConfigError
 from samplelab.core.version import __version__
 
@@ -30,7 +32,22 @@ def _root(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``samplelab`` script; returns the exit code."""
+    """Entry point of the ``samplelab`` script; returns the exit code.
+
+    Ctrl-C ends the process from the first line on, not only once training has started:
+    a KeyboardInterrupt raised while Python runs a callback (JAX's garbage-collection
+    hook, a ``__del__``) is printed and dropped, and the command would go on.
+    """
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.signal(signal.SIGINT, exit_on_interrupt) if on_main_thread else None
+    try:
+        return _run(argv)
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
+
+
+def _run(argv: list[str] | None) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="samplelab", standalone_mode=False)

@@ -58,7 +58,7 @@ INTERRUPTED = "interrupted: finished runs are stored; run the same command again
 
 
 def exit_on_interrupt(signum: int, frame: object) -> None:
-    """Ctrl-C during a sweep: end the process now, like ``kill -9`` but with a message.
+    """Ctrl-C: end the process now, like ``kill -9`` but with a message.
 
     The store is transactional, so an ensemble being written is either kept whole or
     rolled back; an XLA computation in flight is simply abandoned. Exiting here, rather

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 
 import typer
 from rich.markup import escape
 
-from samplelab.cli.common import MaxEnsembleOpt, StoreOpt, app, console, exit_on_interrupt, open_store
+from samplelab.cli.common import MaxEnsembleOpt, StoreOpt, app, console, open_store
 from samplelab.cli.tables import print_claim_table
 from samplelab.cli.train import print_sequential_outcome
 
@@ -168,53 +167,49 @@ def reproduce(
         TimeRemainingColumn(),
         TextColumn("{task.fields[note]}"),
     )
-    previous_handler = signal.signal(signal.SIGINT, exit_on_interrupt)
     trained, cut = 0, []  # cut: the studies the budget stopped short
-    try:
-        with open_store(store) as results, Progress(*columns, console=console) as bar:
-            bars = _PlanBars(bar, planned, profile)
-            if max_minutes is not None:
-                bars.note(f"budget: no ensemble starts after {max_minutes:g} min")
-            for index, entry in enumerate(planned):
-                progress, state = bars.start(index)
-                study_began = time.perf_counter()
-                options = {"max_ensemble": max_ensemble, "progress": progress, "deadline": deadline}
-                if entry.until_decided:
-                    outcome = run_until_decided(entry.study, results, **options)
-                else:
-                    run_study(entry.study, results, **options)
-                unstored = len(untrained_keys(results, (spec.key for spec in entry.study.runs)))
-                if entry.refine_rounds and not unstored:  # refinement plans from the whole grid
-                    refine_n_star(entry.study, results, max_rounds=entry.refine_rounds, **options)
-                spent = deadline is not None and time.monotonic() >= deadline
-                bars.finish(index, state)
-                trained += state["runs"]  # stored by the sweep and the refinement
-                bar.console.print(
-                    f"{entry.study.name} [{entry.study.profile}]: {state['runs']} runs trained "
-                    f"({len(entry.study.runs)} in the study), {_duration(time.perf_counter() - study_began)}",
-                    markup=False,
-                )
-                if entry.until_decided:
-                    print_sequential_outcome(entry.study, outcome, bar.console)
-                short = outcome.stopped == "budget" if entry.until_decided else unstored or entry.refine_rounds
-                if spent and short:  # a refinement the budget ended may have had rounds left
-                    cut.append(f"{entry.study.name} [{entry.study.profile}]")
-                    if unstored and not entry.until_decided:
-                        bar.console.print(f"--max-minutes spent: {unstored} of its runs not trained", markup=False)
-                print_study_claims(entry.study, results)  # as soon as the study ends, not only at the end
-            studies = [entry.study for entry in planned]
-            failed = failed_runs(results, (spec.key for study in studies for spec in study.runs))
-            bars.note("writing the report")
-            report = write_store_report(
-                results,
-                out,
-                studies,
-                on_study=lambda s: bars.note(f"report: {s.name}"),
-                on_runs=write_attention_map,  # the figure that retrains a run: a report only reads
+    with open_store(store) as results, Progress(*columns, console=console) as bar:
+        bars = _PlanBars(bar, planned, profile)
+        if max_minutes is not None:
+            bars.note(f"budget: no ensemble starts after {max_minutes:g} min")
+        for index, entry in enumerate(planned):
+            progress, state = bars.start(index)
+            study_began = time.perf_counter()
+            options = {"max_ensemble": max_ensemble, "progress": progress, "deadline": deadline}
+            if entry.until_decided:
+                outcome = run_until_decided(entry.study, results, **options)
+            else:
+                run_study(entry.study, results, **options)
+            unstored = len(untrained_keys(results, (spec.key for spec in entry.study.runs)))
+            if entry.refine_rounds and not unstored:  # refinement plans from the whole grid
+                refine_n_star(entry.study, results, max_rounds=entry.refine_rounds, **options)
+            spent = deadline is not None and time.monotonic() >= deadline
+            bars.finish(index, state)
+            trained += state["runs"]  # stored by the sweep and the refinement
+            bar.console.print(
+                f"{entry.study.name} [{entry.study.profile}]: {state['runs']} runs trained "
+                f"({len(entry.study.runs)} in the study), {_duration(time.perf_counter() - study_began)}",
+                markup=False,
             )
-            bars.note("")
-    finally:
-        signal.signal(signal.SIGINT, previous_handler)
+            if entry.until_decided:
+                print_sequential_outcome(entry.study, outcome, bar.console)
+            short = outcome.stopped == "budget" if entry.until_decided else unstored or entry.refine_rounds
+            if spent and short:  # a refinement the budget ended may have had rounds left
+                cut.append(f"{entry.study.name} [{entry.study.profile}]")
+                if unstored and not entry.until_decided:
+                    bar.console.print(f"--max-minutes spent: {unstored} of its runs not trained", markup=False)
+            print_study_claims(entry.study, results)  # as soon as the study ends, not only at the end
+        studies = [entry.study for entry in planned]
+        failed = failed_runs(results, (spec.key for study in studies for spec in study.runs))
+        bars.note("writing the report")
+        report = write_store_report(
+            results,
+            out,
+            studies,
+            on_study=lambda s: bars.note(f"report: {s.name}"),
+            on_runs=write_attention_map,  # the figure that retrains a run: a report only reads
+        )
+        bars.note("")
     for line in report.skipped:
         console.print(f"left out {line}", markup=False)
     for line in report.figures_left_out:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import time
 from contextlib import contextmanager
 from enum import StrEnum
@@ -19,7 +18,6 @@ from samplelab.cli.common import (
     StudyArg,
     app,
     console,
-    exit_on_interrupt,
     open_store,
 )
 from samplelab.core.errors import ConfigError
@@ -64,7 +62,7 @@ def models(study: Path | None = StudyPluginsOpt) -> None:
 
 @contextmanager
 def training_progress(description: str):
-    """A Rich progress bar fed by the runner's callbacks, with Ctrl-C ending the process.
+    """A Rich progress bar fed by the runner's callbacks (Ctrl-C is :func:`samplelab.cli.main`'s).
 
     Yields a :class:`~samplelab.sweep.runner.RunProgress`; each plan (a sweep, or a refinement
     round) adds one bar.
@@ -75,7 +73,6 @@ def training_progress(description: str):
     from samplelab.training.compile_cache import enable_compilation_cache
 
     enable_compilation_cache()
-    previous_handler = signal.signal(signal.SIGINT, exit_on_interrupt)
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -84,27 +81,24 @@ def training_progress(description: str):
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
-    try:
-        with Progress(*columns, console=console, transient=False) as bar:
-            state = {"done": 0, "total": 0, "task": None}
+    with Progress(*columns, console=console, transient=False) as bar:
+        state = {"done": 0, "total": 0, "task": None}
 
-            def on_plan(pending: int, ensembles: int, model_steps: int) -> None:
-                state.update(done=0, total=pending)
-                state["task"] = bar.add_task(escape(description), total=max(model_steps, 1), runs=f"0/{pending} runs")
+        def on_plan(pending: int, ensembles: int, model_steps: int) -> None:
+            state.update(done=0, total=pending)
+            state["task"] = bar.add_task(escape(description), total=max(model_steps, 1), runs=f"0/{pending} runs")
 
-            def on_eval(model_steps: int) -> None:
-                bar.advance(state["task"], model_steps)
+        def on_eval(model_steps: int) -> None:
+            bar.advance(state["task"], model_steps)
 
-            def on_ensemble(runs: int) -> None:
-                state["done"] += runs
-                bar.update(state["task"], runs=f"{state['done']}/{state['total']} runs")
+        def on_ensemble(runs: int) -> None:
+            state["done"] += runs
+            bar.update(state["task"], runs=f"{state['done']}/{state['total']} runs")
 
-            def on_failure(runs: int, error: str) -> None:
-                bar.console.print(f"{runs} runs failed: {error}", markup=False)
+        def on_failure(runs: int, error: str) -> None:
+            bar.console.print(f"{runs} runs failed: {error}", markup=False)
 
-            yield RunProgress(on_plan, on_eval, on_ensemble, on_failure)
-    finally:
-        signal.signal(signal.SIGINT, previous_handler)
+        yield RunProgress(on_plan, on_eval, on_ensemble, on_failure)
 
 
 @app.command()
