@@ -94,7 +94,7 @@ def test_bisected_sizes_imply_the_whole_grids_cells(study_file, tmp_path):
     fractions = bisected.analysis.threshold_fractions
     assert fractions == [None, 0.4]
     with ResultStore(tmp_path / "whole.sqlite") as whole, ResultStore(tmp_path / "bisected.sqlite") as part:
-        run_study(whole_study, whole, max_ensemble=20)
+        run_study(whole_study, whole, max_ensemble=1)
         by_key = {r.run_key: r for r in whole.study_runs(whole_study.name, whole_study.profile)}
         register_runs(bisected, bisected.runs, part)
         rounds = 0
@@ -145,7 +145,8 @@ def test_refine_on_bisected_sizes_trains_only_the_seeds_whose_outcome_is_not_imp
     study = load_study(study_file(loose, BISECT, "\n[analysis]\ndelta = 0.5\n"))
     settings = study.analysis.model_copy(update={"bootstrap": 50})
     with ResultStore(tmp_path / "some.sqlite") as some, ResultStore(tmp_path / "every.sqlite") as every:
-        run_until_decided(study, some, max_ensemble=20)
+        # One run per program: one compile per set size (the test is about which runs train).
+        run_until_decided(study, some, max_ensemble=1)
         register_runs(study, study.runs, every)
         every.write_runs(some.study_runs(study.name, study.profile))
         specs, statuses = plan_round(study, some, ratio=1.0, round_number=1)
@@ -160,7 +161,7 @@ def test_refine_on_bisected_sizes_trains_only_the_seeds_whose_outcome_is_not_imp
         assert {s.key for s in specs} < {s.key for s in all_specs}  # some seeds' outcomes were implied
         for store, chosen in ((some, specs), (every, all_specs)):
             register_runs(study, chosen, store)
-            train_runs(chosen, store, max_ensemble=20)
+            train_runs(chosen, store, max_ensemble=1)
         for fraction in study.analysis.threshold_fractions:
             implied, trained = (load_study_runs(study, store) for store in (some, every))
             if fraction is not None:

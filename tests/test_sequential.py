@@ -89,7 +89,7 @@ def _claims(study, store) -> dict[str, dict]:
 def test_a_decided_claim_stops_the_study_after_its_first_look(study_file, tmp_path):
     study = load_study(study_file(STUDY, LOOKS))
     with ResultStore(tmp_path / "runs.sqlite") as store:
-        outcome = run_until_decided(study, store, max_ensemble=6)
+        outcome = run_until_decided(study, store, max_ensemble=1)
         assert outcome.stopped == "decided"
         assert [len(look) for look in outcome.rounds] == [12]  # 4 grid points × the first 3 seeds; no more
         assert outcome.stored_runs == 12 and outcome.stored_model_steps == 12 * 100
@@ -102,7 +102,7 @@ def test_a_decided_claim_stops_the_study_after_its_first_look(study_file, tmp_pa
 def test_an_undecided_claim_gets_more_seeds_only_in_its_own_cells_then_ends_at_the_last_look(study_file, tmp_path):
     study = load_study(study_file(STUDY, UNDECIDABLE, LOOKS))
     with ResultStore(tmp_path / "runs.sqlite") as store:
-        outcome = run_until_decided(study, store, max_ensemble=6)
+        outcome = run_until_decided(study, store, max_ensemble=1)
         claims = _claims(study, store)
         stored = {(r.point["task.set_size"], r.seed) for r in store.study_runs(study.name, study.profile)}
     assert outcome.stopped == "last look"
@@ -124,7 +124,7 @@ def test_an_undecided_claim_gets_more_seeds_only_in_its_own_cells_then_ends_at_t
 def test_a_budget_stops_before_a_look_and_the_claim_says_so(study_file, tmp_path):
     study = load_study(study_file(STUDY, UNDECIDABLE, LOOKS))
     with ResultStore(tmp_path / "runs.sqlite") as store:
-        outcome = run_until_decided(study, store, max_runs=14, max_ensemble=6)  # the second look would make 16
+        outcome = run_until_decided(study, store, max_runs=14, max_ensemble=1)  # the second look would make 16
         claims = _claims(study, store)
     assert outcome.stopped == "budget" and outcome.stored_runs == 12
     undecided = claims["set size 6: reached by half"]
@@ -138,7 +138,7 @@ def test_a_claim_whose_next_look_failed_says_failed_not_budget(study_file, tmp_p
 
     study = load_study(study_file(STUDY, UNDECIDABLE, LOOKS))
     with ResultStore(tmp_path / "runs.sqlite") as store:
-        run_until_decided(study, store, max_runs=14, max_ensemble=6)  # look 1 only
+        run_until_decided(study, store, max_runs=14, max_ensemble=1)  # look 1 only
         failing = [s.key for s in look_runs(study, (3, 4), None) if s.point["task.set_size"] == 6]
         record_failure(store, failing[:1], RuntimeError("out of memory"), attempts=3)
         assert _claims(study, store)["set size 6: reached by half"]["sequential"]["stopped"] == "budget"  # 3 untried
@@ -155,8 +155,8 @@ def test_the_whole_design_and_the_sequential_one_give_the_same_verdicts(study_fi
     with ResultStore(tmp_path / "whole.sqlite") as whole, ResultStore(tmp_path / "sequential.sqlite") as sequential:
         from samplelab.sweep.runner import run_study
 
-        run_study(study, whole, max_ensemble=6)
-        run_until_decided(study, sequential, max_ensemble=6)
+        run_study(study, whole, max_ensemble=1)
+        run_until_decided(study, sequential, max_ensemble=1)
         judged = [
             {k: (c["verdict"], c["sequential"]) for k, c in _claims(study, s).items()} for s in (whole, sequential)
         ]

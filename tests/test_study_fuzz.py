@@ -8,7 +8,7 @@ import json
 import math
 import re
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from samplelab.cli import main
@@ -133,6 +133,7 @@ ABSURD = st.sampled_from([0, -1, 2**31, 10**12, 1e300, -0.0, [], {}, [[]], "", "
 @given(
     changes=st.lists(st.tuples(st.sampled_from(PLACES), st.one_of(values, ABSURD, st.none())), min_size=1, max_size=3)
 )
+@example(changes=[(("optimizer", None), {"name": []})])  # found by this test: a TypeError, not one line
 def test_a_valid_study_with_fields_changed_or_removed_is_accepted_or_refused_in_one_line(changes, tmp_path, capsys):
     """The deep paths: one to three fields of a valid study set to random or absurd values
     (or removed: ``None``)."""

@@ -78,8 +78,9 @@ class OptimizerConfig(StrictConfig):
     @model_validator(mode="before")
     @classmethod
     def _optimizer_defaults(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("name", "adamw") in OPTIMIZER_DEFAULTS:
-            data = {**OPTIMIZER_DEFAULTS[data.get("name", "adamw")], **data}
+        name = data.get("name", "adamw") if isinstance(data, dict) else None
+        if isinstance(name, str) and name in OPTIMIZER_DEFAULTS:  # else the field's validation says why
+            data = {**OPTIMIZER_DEFAULTS[name], **data}
         return data
 
 
