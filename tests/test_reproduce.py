@@ -73,10 +73,6 @@ study = "online.toml"
 study = "tiny.toml"
 """
 
-# One run per compiled program: one compile per shape, not one per ensemble size the rounds
-# happen to have (these tests are about the plan, the report and resuming).
-ONE = ("--max-ensemble", "1")
-
 
 def _cells(converged: list[int], seeds: int = 5) -> list[dict]:
     return [{"point": {"model.heads": h}, "converged": c, "seeds": seeds} for h, c in enumerate(converged, start=1)]
@@ -192,9 +188,7 @@ def reproduced(tmp_path_factory):
     store, out = folder / "store.sqlite", folder / "reports"
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        code = main(
-            ["reproduce", "--plan", str(folder / "reproduce.toml"), "--store", str(store), "--out", str(out), *ONE]
-        )
+        code = main(["reproduce", "--plan", str(folder / "reproduce.toml"), "--store", str(store), "--out", str(out)])
     assert code == 0
     return folder, store, out, printed.getvalue()
 
@@ -227,7 +221,7 @@ def test_reproduce_runs_the_plan_reports_from_the_store_and_resumes(reproduced, 
         runs = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
     assert stored == [("tiny", "quick"), ("tiny_online", "default")]
 
-    args = ["reproduce", "--plan", str(folder / "reproduce.toml"), "--store", str(store), "--out", str(out), *ONE]
+    args = ["reproduce", "--plan", str(folder / "reproduce.toml"), "--store", str(store), "--out", str(out)]
     assert main(args) == 0  # everything stored: resumes to nothing
     assert "0 runs trained" in capsys.readouterr().out
     with sqlite3.connect(store) as db:
@@ -253,7 +247,7 @@ def test_reproduce_with_a_spent_budget_lists_every_claim_as_unjudged_and_the_nex
     (tmp_path / "online.toml").write_text(textwrap.dedent(ONLINE))
     (tmp_path / "reproduce.toml").write_text(PLAN)
     store, out = tmp_path / "store.sqlite", tmp_path / "reports"
-    args = ["reproduce", "--plan", str(tmp_path / "reproduce.toml"), "--store", str(store), "--out", str(out), *ONE]
+    args = ["reproduce", "--plan", str(tmp_path / "reproduce.toml"), "--store", str(store), "--out", str(out)]
     assert main([*args, "--max-minutes", "0"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert re.search(r"reproduce quick: 2 studies, 0 runs trained", text)
