@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import signal
 
 from samplelab.cli import main
+from samplelab.cli.common import exit_on_interrupt
+from samplelab.core.errors import ConfigError
 
 
 def test_lists_registries(capsys):
@@ -45,3 +48,17 @@ def test_run_results_report(tiny_study, tmp_path, capsys):
 def test_report_without_runs_is_a_clear_error(tiny_study, tmp_path, capsys):
     assert main(["report", str(tiny_study), "--store", str(tmp_path / "none.sqlite")]) == 2
     assert "no such store" in capsys.readouterr().err
+
+
+def test_ctrl_c_ends_the_command_while_it_runs_and_the_callers_handler_is_back_after(tmp_path, monkeypatch, capsys):
+    """From the command's first step (reading the study), not only once training starts."""
+    seen = []
+
+    def read_study_text(path):
+        seen.append(signal.getsignal(signal.SIGINT))
+        raise ConfigError(f"{path}: read")
+
+    monkeypatch.setattr("samplelab.spec.study.read_study_text", read_study_text)
+    before = signal.getsignal(signal.SIGINT)
+    assert main(["run", str(tmp_path / "s.toml"), "--dry-run"]) == 2
+    assert seen == [exit_on_interrupt] and signal.getsignal(signal.SIGINT) is before

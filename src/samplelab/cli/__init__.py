@@ -38,13 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     a KeyboardInterrupt raised while Python runs a callback (JAX's garbage-collection
     hook, a ``__del__``) is printed and dropped, and the command would go on.
     """
-    on_main_thread = threading.current_thread() is threading.main_thread()
-    previous_handler = signal.signal(signal.SIGINT, exit_on_interrupt) if on_main_thread else None
+    if threading.current_thread() is not threading.main_thread():  # only the main thread sets handlers
+        return _run(argv)
+    previous_handler = signal.signal(signal.SIGINT, exit_on_interrupt)
     try:
         return _run(argv)
-    finally:
-        if previous_handler is not None:
-            signal.signal(signal.SIGINT, previous_handler)
+    finally:  # None: the previous handler was not set from Python
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous_handler is None else previous_handler)
 
 
 def _run(argv: list[str] | None) -> int:
