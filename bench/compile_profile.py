@@ -7,7 +7,7 @@ Each pytest process (each xdist worker) records, per test, the wall time of the 
 call and teardown) and the number and seconds of XLA backend compiles JAX reported in that
 process (``jax.monitoring``'s ``backend_compile_duration`` events); compiles in subprocesses a
 test starts are not counted. Written to ``$COMPILE_PROFILE_DIR`` (default
-``/tmp/samplelab-compile-profile``), one JSON file per process.
+``/tmp/samplelab-compile-profile``), one JSON file per process; a new run clears the last one.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ def _on_duration(event: str, duration: float, **_: object) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the run's first process: a new profile, not merged with an old one
+        for old in FOLDER.glob("*.json"):
+            old.unlink()
     import jax.monitoring
 
     jax.monitoring.register_event_duration_secs_listener(_on_duration)

@@ -62,3 +62,9 @@ def test_ctrl_c_ends_the_command_while_it_runs_and_the_callers_handler_is_back_a
     before = signal.getsignal(signal.SIGINT)
     assert main(["run", str(tmp_path / "s.toml"), "--dry-run"]) == 2
     assert seen == [exit_on_interrupt] and signal.getsignal(signal.SIGINT) is before
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # started ignoring Ctrl-C (a background job): left so
+    try:
+        assert main(["run", str(tmp_path / "s.toml"), "--dry-run"]) == 2
+        assert seen[-1] is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)

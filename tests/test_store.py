@@ -76,7 +76,7 @@ def slow_first_collection(phase, info):  # the first once JAX (and its own gc ca
     if phase == "start" and not fired and "jax" in sys.modules:
         fired.append(True)
         print("collecting", flush=True)
-        time.sleep(5)
+        time.sleep(60)  # SIGINT arrives while this sleeps, however late
 
 gc.callbacks.append(slow_first_collection)
 sys.exit(main(sys.argv[1:]))
@@ -99,6 +99,7 @@ def _interrupt_and_check(process: subprocess.Popen, store_path: Path) -> None:
         _, err = process.communicate(timeout=60)
     finally:
         process.kill()
+        process.wait()
     assert process.returncode == 130, err
     assert time.monotonic() - sent < 10
     assert "run the same command again to resume" in err and "Traceback" not in err
@@ -119,6 +120,10 @@ def test_ctrl_c_during_a_garbage_collection_callback_is_not_lost(tiny_study, tmp
     one): CI's stop 35 went on training for 60 s. Here SIGINT lands in such a callback, after
     JAX is loaded and before training starts."""
     process, store_path = _start_a_long_run(tiny_study, tmp_path, "-c", _IN_A_GC_CALLBACK)
-    ready, _, _ = select.select([process.stdout], [], [], 60)
-    assert ready and process.stdout.readline() == "collecting\n"
-    _interrupt_and_check(process, store_path)
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], 60)
+        assert ready and process.stdout.readline() == "collecting\n"
+        _interrupt_and_check(process, store_path)
+    finally:
+        process.kill()
+        process.wait()

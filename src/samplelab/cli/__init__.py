@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     if threading.current_thread() is not threading.main_thread():  # only the main thread sets handlers
         return _run(argv)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # e.g. a background job: Ctrl-C is not for us
+        return _run(argv)
     previous_handler = signal.signal(signal.SIGINT, exit_on_interrupt)
     try:
         return _run(argv)
