@@ -38,9 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     a KeyboardInterrupt raised while Python runs a callback (JAX's garbage-collection
     hook, a ``__del__``) is printed and dropped, and the command would go on.
     """
-    if threading.current_thread() is not threading.main_thread():  # only the main thread sets handlers
-        return _run(argv)
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # e.g. a background job: Ctrl-C is not for us
+    # Handlers are the main thread's to set; a Ctrl-C the caller ignores (a background job) stays ignored.
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         return _run(argv)
     previous_handler = signal.signal(signal.SIGINT, exit_on_interrupt)
     try:
